@@ -1,0 +1,64 @@
+# Makefile: builds every stage into bin/, runs tests and benchmarks.
+# `make` builds, `make test` runs the bats suites, `make bench` the
+# throughput benchmarks.  Missing Debian packages are installed first.
+
+CC       ?= gcc
+OPT      ?= -O2
+BLASDIR  := /usr/lib/x86_64-linux-gnu/openblas-openmp
+BLASINC  := /usr/include/x86_64-linux-gnu/openblas-openmp
+CFLAGS   += $(OPT) -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -Icommon -I$(BLASINC)
+# Debian 12's msgpack-c 4.x is pkg-config `msgpack` (libmsgpackc); newer
+# releases call it `msgpack-c`.  Evaluated lazily, after the deps step.
+MSGPACK_LIB = $(shell pkg-config --libs msgpack-c 2>/dev/null || pkg-config --libs msgpack 2>/dev/null || echo -lmsgpackc)
+# The OpenMP build of OpenBLAS, by path and rpath: it shares gcc's OpenMP
+# thread pool with our own loops (no oversubscription), and the reference
+# libblas that Debian may also have installed can never be picked instead.
+LDLIBS   += -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas $(MSGPACK_LIB) -lzstd -lm -fopenmp
+
+STAGES   := $(patsubst stages/%.c,%,$(wildcard stages/*.c))
+BINS     := $(addprefix bin/,$(STAGES))
+LIBSRC   := $(wildcard common/*.c)
+LIBOBJ   := $(patsubst common/%.c,build/common/%.o,$(LIBSRC))
+TOOLS    := $(patsubst tests/tools/%.c,build/tests/%,$(wildcard tests/tools/*.c))
+DEPS_OK  := build/.deps-build
+
+all: $(BINS) $(TOOLS)
+
+$(DEPS_OK): scripts/deps.sh
+	@mkdir -p build
+	@scripts/deps.sh build
+	@touch $@
+
+build/common/%.o: common/%.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+build/libdiffmm.a: $(LIBOBJ)
+	ar rcs $@ $^
+
+build/stages/%.o: stages/%.c | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+bin/%: build/stages/%.o build/libdiffmm.a
+	@mkdir -p bin
+	$(CC) -o $@ $^ $(LDLIBS)
+
+build/tests/%: tests/tools/%.c build/libdiffmm.a | $(DEPS_OK)
+	@mkdir -p build/tests
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+test: all
+	@scripts/deps.sh test
+	@tests/run
+
+bench: all
+	@scripts/deps.sh test
+	@tests/bench/run
+
+clean:
+	rm -rf build bin
+
+.PHONY: all test bench clean
+.SECONDARY:
+-include $(LIBOBJ:.o=.d) $(patsubst stages/%.c,build/stages/%.d,$(wildcard stages/*.c))

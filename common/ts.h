@@ -1,0 +1,141 @@
+/* ts.h: tensor streams, the format every stage reads and writes.
+ *
+ * A stream is a sequence of msgpack maps ("records"), raw or zstd-compressed;
+ * docs/STREAMS.md is the one place the format is written down.  Records:
+ *
+ *   dense   {"name", "dtype": "<f4"|"<f2"|"<f8"|"<i4"|"<i8"|"|u1",
+ *            "shape": [int...], "data": bin}          row-major little-endian
+ *   csr     {"name", "format": "csr", "shape": [rows, cols],
+ *            "indptr": bin <i8, "indices": bin <i4, "values": bin <f4}
+ *   other   any other map (metadata such as {"name": "meta", "json": str});
+ *           kept as opaque fields so --pass can write it out again
+ *
+ * Our writer frames what it writes as a segment: a header record
+ * {"stream": "diffmm-ts", "version": 1, "writer": STAGE} first and an end
+ * record {"end": "diffmm-ts", "records": N, "crc32c": C} last, C being the
+ * CRC-32C of every msgpack byte from the header up to the end record.  A
+ * reader checks both, so a raw stream cut at a record boundary or with a
+ * flipped bit is caught; zstd frames carry their own checksum as well.
+ * Records outside any segment (streams that other programs wrote) are read
+ * without those checks.  `cat a b` of two streams is a stream.
+ *
+ * Errors are explicit returns: functions give 0 (or a pointer) on success
+ * and -1 (or NULL) on failure, with a one-line reason in the object's error
+ * buffer (ts_reader_error, ts_writer_error). */
+#ifndef TS_H
+#define TS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dtype.h"
+
+#define TS_MAXDIM 8
+
+typedef enum { TS_DENSE, TS_CSR, TS_OTHER } ts_kind;
+
+/* A sparse matrix in compressed sparse row form. */
+typedef struct {
+    int64_t rows, cols, nnz;
+    int64_t *indptr;   /* [rows+1] offsets into indices/values */
+    int32_t *indices;  /* [nnz] column of each entry, sorted within a row */
+    float *values;     /* [nnz] */
+} ts_csr;
+
+/* One field of an opaque record: the key and either the value's msgpack
+ * bytes (raw) or, for bin values, the payload (bin). */
+typedef struct {
+    char *key;
+    uint8_t *raw; size_t rawlen;   /* msgpack-encoded value, or NULL */
+    uint8_t *bin; size_t binlen;   /* bin payload when raw is NULL */
+} ts_field;
+
+typedef struct ts_record {
+    char *name;         /* NULL for a nameless foreign record */
+    ts_kind kind;
+    /* TS_DENSE */
+    dt_type dtype;
+    int ndim;
+    int64_t shape[TS_MAXDIM];
+    void *data;         /* [prod(shape)] elements of dtype, 64-byte aligned */
+    size_t nbytes;
+    /* TS_CSR */
+    ts_csr csr;
+    /* TS_OTHER */
+    ts_field *fields;
+    size_t nfields;
+} ts_record;
+
+/* ---- records ---------------------------------------------------------- */
+
+/* A new dense record owning a zeroed, aligned buffer of the given shape. */
+ts_record *ts_dense_new(const char *name, dt_type dtype, int ndim, const int64_t *shape);
+/* A new csr record taking ownership of m's arrays (m is emptied). */
+ts_record *ts_csr_new(const char *name, ts_csr *m);
+/* A new metadata record {"name": name, "json": json}. */
+ts_record *ts_meta_new(const char *name, const char *json);
+void ts_record_free(ts_record *r);
+/* Number of elements of a dense record. */
+int64_t ts_numel(const ts_record *r);
+/* Widen or convert a dense record to float32 in place (f2 exactly). */
+int ts_record_to_f32(ts_record *r);
+/* The string value of a field of an opaque record, or NULL.  The result is
+ * malloc'd; free it. */
+char *ts_record_str(const ts_record *r, const char *key);
+/* CRC-32C of a record's payload (dense data, or indptr|indices|values). */
+uint32_t ts_record_crc(const ts_record *r);
+
+void *ts_alloc(size_t nbytes);   /* 64-byte aligned, zeroed; NULL on failure */
+void ts_csr_free(ts_csr *m);
+
+/* ---- reading ---------------------------------------------------------- */
+
+typedef struct ts_reader ts_reader;
+
+/* Open a file, or stdin for "-" or NULL.  label names it in errors. */
+ts_reader *ts_reader_open(const char *path);
+/* Read from an open descriptor (not closed by ts_reader_close). */
+ts_reader *ts_reader_fdopen(int fd, const char *label);
+/* Next record: 1 and *out set, 0 at the clean end of input, -1 on error. */
+int ts_reader_next(ts_reader *r, ts_record **out);
+const char *ts_reader_error(const ts_reader *r);
+void ts_reader_close(ts_reader *r);
+
+/* ---- writing ---------------------------------------------------------- */
+
+typedef struct ts_writer ts_writer;
+
+/* Write to path, or stdout for "-" or NULL.  A file is written under a
+ * temporary name and renamed by ts_writer_close.  zlevel 0 is raw msgpack,
+ * 1..22 zstd at that level (with checksum).  writer names the program. */
+ts_writer *ts_writer_open(const char *path, int zlevel, const char *writer);
+int ts_write(ts_writer *w, const ts_record *r);
+int ts_write_dense(ts_writer *w, const char *name, dt_type dtype, int ndim,
+                   const int64_t *shape, const void *data);
+int ts_write_csr(ts_writer *w, const char *name, const ts_csr *m);
+/* Finish: end record, flush, rename into place.  Frees w either way. */
+int ts_writer_close(ts_writer *w, char *err, size_t errlen);
+/* Give up: remove the temporary file.  Frees w. */
+void ts_writer_abort(ts_writer *w);
+const char *ts_writer_error(const ts_writer *w);
+/* The temporary path being written, or NULL (for signal clean-up). */
+const char *ts_writer_tmppath(const ts_writer *w);
+
+/* ---- bags: every input as one set of named records --------------------- */
+
+typedef struct {
+    ts_record **recs;   /* [n] in first-seen order */
+    size_t n, cap;
+} ts_bag;
+
+/* Read every record of path into bag; a later record replaces an earlier
+ * one of the same name (in its place).  0 or -1 with err set. */
+int ts_bag_read(ts_bag *bag, const char *path, char *err, size_t errlen);
+/* Add (taking ownership), replacing a record of the same name. */
+void ts_bag_put(ts_bag *bag, ts_record *r);
+ts_record *ts_bag_get(const ts_bag *bag, const char *name);
+/* Remove and return a record (the caller owns it), or NULL. */
+ts_record *ts_bag_take(ts_bag *bag, const char *name);
+void ts_bag_free(ts_bag *bag);
+
+#endif
