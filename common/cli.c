@@ -223,16 +223,23 @@ ts_writer *cli_open(cli_stage *c)
     int to_stdout = !c->out || strcmp(c->out, "-") == 0;
     if (to_stdout && isatty(1))
         cli_usage_error("refusing to write a binary stream to a terminal: use -o FILE or a pipe");
+    /* hold termination signals while the temporary file comes into being,
+     * so a kill at any moment finds its name recorded for removal */
+    sigset_t term, old;
+    sigemptyset(&term);
+    sigaddset(&term, SIGINT);
+    sigaddset(&term, SIGTERM);
+    sigaddset(&term, SIGHUP);
+    sigprocmask(SIG_BLOCK, &term, &old);
+    signal(SIGINT, cli_on_signal);
+    signal(SIGTERM, cli_on_signal);
+    signal(SIGHUP, cli_on_signal);
     ts_writer *w = ts_writer_open(to_stdout ? NULL : c->out, c->zlevel, c->stage);
     if (!w) cli_die("out of memory");
     cli_out = w;
     const char *tmp = ts_writer_tmppath(w);
-    if (tmp && strlen(tmp) < sizeof cli_tmp) {
-        strcpy(cli_tmp, tmp);
-        signal(SIGINT, cli_on_signal);
-        signal(SIGTERM, cli_on_signal);
-        signal(SIGHUP, cli_on_signal);
-    }
+    if (tmp && strlen(tmp) < sizeof cli_tmp) strcpy(cli_tmp, tmp);
+    sigprocmask(SIG_SETMASK, &old, NULL);
     if (ts_writer_error(w)[0]) cli_die("writing %s", ts_writer_error(w));
     return w;
 }

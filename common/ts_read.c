@@ -527,12 +527,13 @@ static int rd_make_csr(ts_reader *r, ts_record *rec, ts_field *f, size_t n)
         return rd_fail(r, "%s: indptr holds %zu bytes, %lld rows need %lld", r->what, fp->binlen,
                        (long long)rows, (long long)(rows + 1) * 8);
     const int64_t *ip = (const int64_t *)fp->bin;
-    int64_t nnz = ip[rows];
-    if (ip[0] != 0 || nnz < 0 || fi->binlen != (size_t)nnz * 4 || fv->binlen != (size_t)nnz * 4)
-        return rd_fail(r, "%s: indptr ends at %lld but indices/values hold %zu/%zu entries", r->what,
-                       (long long)nnz, fi->binlen / 4, fv->binlen / 4);
+    if (ip[0] != 0) return rd_fail(r, "%s: indptr starts at %lld, not 0", r->what, (long long)ip[0]);
     for (int64_t i = 0; i < rows; i++)
         if (ip[i + 1] < ip[i]) return rd_fail(r, "%s: indptr decreases at row %lld", r->what, (long long)i);
+    int64_t nnz = ip[rows];
+    if (fi->binlen != (size_t)nnz * 4 || fv->binlen != (size_t)nnz * 4)
+        return rd_fail(r, "%s: indptr ends at %lld but indices/values hold %zu/%zu entries", r->what,
+                       (long long)nnz, fi->binlen / 4, fv->binlen / 4);
     const int32_t *ix = (const int32_t *)fi->bin;
     for (int64_t k = 0; k < nnz; k++)
         if (ix[k] < 0 || ix[k] >= cols)

@@ -22,6 +22,7 @@
 
 #define BUF_CAP (1u << 20)     /* staging buffer for small writes */
 #define DIRECT_MIN (64u << 10) /* raw writes at least this big bypass it */
+#define CHUNK (1u << 20)       /* piece of a large payload: checksum, then write */
 
 struct ts_writer {
     int fd, own_fd;
@@ -90,12 +91,19 @@ static int wr_sink(void *data, const char *p, size_t n)
 {
     ts_writer *w = data;
     if (w->failed) return -1;
+    if (n >= DIRECT_MIN) {
+        /* large payloads in pieces, checksummed while still in cache */
+        if (!w->cctx && wr_flush(w) < 0) return -1;
+        for (size_t at = 0; at < n; at += CHUNK) {
+            size_t k = n - at < CHUNK ? n - at : CHUNK;
+            w->crc = crc_32c(w->crc, p + at, k);
+            if ((w->cctx ? wr_zstd(w, p + at, k, ZSTD_e_continue) : wr_all(w, (const uint8_t *)p + at, k)) < 0)
+                return -1;
+        }
+        return 0;
+    }
     w->crc = crc_32c(w->crc, p, n);
     if (w->cctx) return wr_zstd(w, p, n, ZSTD_e_continue);
-    if (n >= DIRECT_MIN) {
-        if (wr_flush(w) < 0) return -1;
-        return wr_all(w, (const uint8_t *)p, n);
-    }
     if (w->len + n > BUF_CAP && wr_flush(w) < 0) return -1;
     memcpy(w->buf + w->len, p, n);
     w->len += n;
