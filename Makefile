@@ -3,7 +3,7 @@
 # throughput benchmarks.  Missing Debian packages are installed first.
 
 CC       ?= gcc
-OPT      ?= -O2
+OPT      ?= -O3
 BLASDIR  := /usr/lib/x86_64-linux-gnu/openblas-openmp
 BLASINC  := /usr/include/x86_64-linux-gnu/openblas-openmp
 CFLAGS   += $(OPT) -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -Icommon -I$(BLASINC)

@@ -19,7 +19,8 @@ typedef struct {
 /* Read a .npy from f, whose total size is file_size bytes (from fstat).
  * Returns 0 and fills *out (free with npy_matrix_free), or -1 with a
  * one-line reason in err (e.g. "unsupported dtype '<c8'",
- * "header declares 6710 x 128 <f2 (1717760 bytes) but file has 1000"). */
+ * "header declares 6710 x 128 <f2 (1717760 bytes) but file holds 1000
+ * (truncated data)").  f must be positioned at the start of the file. */
 int npy_read_f32(FILE *f, int64_t file_size, npy_matrix *out, char *err, size_t errlen);
 void npy_matrix_free(npy_matrix *m);
 

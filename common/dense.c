@@ -1,0 +1,153 @@
+/* dense.c: dense float32 kernels; see dense.h.  Hot loops are compiled
+ * twice (AVX2+FMA and baseline x86-64) and chosen at load time. */
+#include "dense.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__) && !defined(__clang__)
+#define DN_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define DN_CLONES
+#endif
+
+void dn_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+             const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
+{
+    if (M == 0 || N == 0) return;
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N,
+                (int)K, alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
+}
+
+#define NORM_EPS 1e-12f
+
+/* One row of dn_normalize_rows; returns the unclamped norm. */
+DN_CLONES
+static float dn_normalize_row(const float *x, int64_t d, float *y)
+{
+    float s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t k = 0; k < d; k++) s += x[k] * x[k];
+    float r = sqrtf(s);
+    float inv = 1.0f / (r > NORM_EPS ? r : NORM_EPS);
+    for (int64_t k = 0; k < d; k++) y[k] = x[k] * inv;
+    return r;
+}
+
+void dn_normalize_rows(const float *x, int64_t n, int64_t d, float *y, float *norm)
+{
+#pragma omp parallel for schedule(static) if (n * d > 32768)
+    for (int64_t i = 0; i < n; i++) norm[i] = dn_normalize_row(x + i * d, d, y + i * d);
+}
+
+/* One row of the backward pass: y = x / max(r, eps).  Where r > eps,
+ * dx = (dy - y (y . dy)) / r; else the clamp is constant and dx = dy / eps. */
+DN_CLONES
+static void dn_normalize_row_backward(const float *y, float r, const float *dy, int64_t d, float *dx, int acc)
+{
+    float dot = 0, inv;
+    if (r > NORM_EPS) {
+#pragma omp simd reduction(+ : dot)
+        for (int64_t k = 0; k < d; k++) dot += y[k] * dy[k];
+        inv = 1.0f / r;
+    } else {
+        inv = 1.0f / NORM_EPS;
+    }
+    if (acc) for (int64_t k = 0; k < d; k++) dx[k] += (dy[k] - y[k] * dot) * inv;
+    else for (int64_t k = 0; k < d; k++) dx[k] = (dy[k] - y[k] * dot) * inv;
+}
+
+void dn_normalize_rows_backward(const float *y, const float *norm, const float *dy, int64_t n, int64_t d,
+                                float *dx, int acc)
+{
+#pragma omp parallel for schedule(static) if (n * d > 32768)
+    for (int64_t i = 0; i < n; i++) dn_normalize_row_backward(y + i * d, norm[i], dy + i * d, d, dx + i * d, acc);
+}
+
+/* exp(x) = 2^k * p(r), x = k ln2 + r, |r| <= ln2/2, with a degree-6
+ * polynomial for e^r and the exponent assembled in the float's bits. */
+DN_CLONES
+static void dn_exp_block(const float *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i];
+        v = v < -87.3f ? -87.3f : v > 88.7f ? 88.7f : v;
+        float k = (v * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */
+        float r = v - k * 0.693145751953125f;      /* ln2 split in two */
+        r = r - k * 1.428606765330187e-06f;
+        float p = 1.0f / 720;
+        p = p * r + 1.0f / 120;
+        p = p * r + 1.0f / 24;
+        p = p * r + 1.0f / 6;
+        p = p * r + 0.5f;
+        p = p * r + 1.0f;
+        p = p * r + 1.0f;
+        int32_t bits = ((int32_t)k + 127) << 23;
+        float scale;
+        memcpy(&scale, &bits, 4);
+        y[i] = p * scale;
+    }
+}
+
+void dn_exp(const float *x, float *y, int64_t n) { dn_exp_block(x, y, n); }
+
+DN_CLONES
+static float dn_row_max(const float *s, int64_t m)
+{
+    float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+    for (int64_t j = 0; j < m; j++) mx = s[j] > mx ? s[j] : mx;
+    return mx;
+}
+
+DN_CLONES
+static float dn_row_shift_sum(float *s, int64_t m, float mx)
+{
+    float sum = 0;
+    for (int64_t j = 0; j < m; j++) { s[j] -= mx; }
+    dn_exp_block(s, s, m);
+#pragma omp simd reduction(+ : sum)
+    for (int64_t j = 0; j < m; j++) sum += s[j];
+    return sum;
+}
+
+DN_CLONES
+static void dn_row_scale(float *s, int64_t m, float c)
+{
+    for (int64_t j = 0; j < m; j++) s[j] *= c;
+}
+
+void dn_softmax_xent_rows(float *S, int64_t n, int64_t m, const int32_t *t, float scale, double *loss)
+{
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        float *s = S + i * m;
+        float target = s[t[i]];
+        float mx = dn_row_max(s, m);
+        float sum = dn_row_shift_sum(s, m, mx);
+        loss[i] = (double)mx + log((double)sum) - (double)target;
+        dn_row_scale(s, m, scale / sum);
+        s[t[i]] -= scale;
+    }
+}
+
+void dn_axpby(int64_t n, float a, const float *x, float b, float *y)
+{
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; i++) y[i] = a * x[i] + b * y[i];
+}
+
+double dn_sumsq(const float *x, int64_t n)
+{
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+    return s;
+}
+
+int dn_nonfinite(const float *x, int64_t n)
+{
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++) bad |= !isfinite(x[i]);
+    return bad;
+}

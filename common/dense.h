@@ -1,0 +1,42 @@
+/* dense.h: dense float32 kernels (prefix dn_): matrix products through
+ * OpenBLAS, row normalisation and its backward pass, row-wise softmax
+ * cross-entropy, and small element-wise helpers.  All matrices are
+ * row-major.  Element-wise loops run under OpenMP; dn_gemm calls OpenBLAS
+ * (the OpenMP build, sharing the same thread pool) and must be called
+ * outside parallel regions. */
+#ifndef DN_H
+#define DN_H
+
+#include <stdint.h>
+
+/* C (M x N) = alpha * op(A) op(B) + beta * C, op = transpose when ta/tb.
+ * op(A) is M x K, op(B) is K x N; leading dimensions are the stored row
+ * lengths. */
+void dn_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+             const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+
+/* y = x / max(||x||, 1e-12) per row; norm[i] = ||x_i|| (unclamped).
+ * x, y: n x d (may alias); norm: n. */
+void dn_normalize_rows(const float *x, int64_t n, int64_t d, float *y, float *norm);
+/* Backward of dn_normalize_rows: dx (+)= J^T dy, from y, norm and dy
+ * (n x d).  acc: add into dx instead of overwriting. */
+void dn_normalize_rows_backward(const float *y, const float *norm, const float *dy, int64_t n, int64_t d,
+                                float *dx, int acc);
+
+/* exp of n values, vectorised (relative error below 2e-7 on [-87, 88]). */
+void dn_exp(const float *x, float *y, int64_t n);
+
+/* Row-wise softmax cross-entropy of logits S (n x m) with target column
+ * t[i]: loss[i] = logsumexp(S_i) - S_i,t[i].  S is overwritten with
+ * scale * (softmax(S_i) - onehot(t[i])), the gradient of
+ * scale * sum_i loss[i]. */
+void dn_softmax_xent_rows(float *S, int64_t n, int64_t m, const int32_t *t, float scale, double *loss);
+
+/* y = a*x + b*y over n values. */
+void dn_axpby(int64_t n, float a, const float *x, float b, float *y);
+/* Sum of squares, in double. */
+double dn_sumsq(const float *x, int64_t n);
+/* Any NaN or infinity among n values? */
+int dn_nonfinite(const float *x, int64_t n);
+
+#endif

@@ -1,0 +1,97 @@
+/* recsys.h: DiffMM's recommender (ALGORITHM.md sections 3-6): parameters,
+ * initialisation, the forward pass and its hand-written backward pass, and
+ * the losses (BPR, regularisation, contrastive).  Prefix rec_.
+ *
+ * Notation: U users, I items, N = U + I nodes, d latent size, M modalities
+ * (0 means plain LightGCN: no features, no modality graphs). */
+#ifndef REC_H
+#define REC_H
+
+#include <stdint.h>
+
+#include "ts.h"
+
+#define REC_MAXMOD 8
+
+typedef struct {
+    int64_t users, items, d;
+    int nmod;                          /* M, 0..REC_MAXMOD */
+    char mod[REC_MAXMOD][64];          /* modality names: feat/<name> */
+    int64_t featdim[REC_MAXMOD];       /* D_m */
+    int trans;                         /* 0: LeakyReLU(F W); 1: F W^T + b */
+    int gnn_layer;                     /* L, summed propagations */
+    double ris_lambda, ris_adj_lambda; /* section 4's lambda, lambda_adj */
+} rec_config;
+
+/* Views into one contiguous block (parameters, gradients or Adam moments
+ * share this layout).  user and item are adjacent: user is [E_u; E_i]. */
+typedef struct {
+    float *user;                 /* [U x d] E_u, followed by item */
+    float *item;                 /* [I x d] E_i */
+    float *modal_weight;         /* [M] w, used through softmax */
+    float *trans_w[REC_MAXMOD];  /* trans 1: [d x D_m] (out x in); trans 0: [D_m x d] */
+    float *trans_b[REC_MAXMOD];  /* trans 1: [d]; trans 0: NULL */
+} rec_params;
+
+/* A named tensor of the layout, for streams: "model/user", ... */
+typedef struct {
+    char name[160];
+    int64_t offset;              /* into the block, in floats */
+    int ndim;
+    int64_t shape[2];
+} rec_tensor;
+
+/* Lay out the parameters of cfg over base (may be NULL to count): sets
+ * views (may be NULL), fills up to REC_MAXMOD*2+3 entries of tensors (may
+ * be NULL) and their count, returns the number of floats. */
+int64_t rec_layout(const rec_config *cfg, float *base, rec_params *views, rec_tensor *tensors, int *ntensors);
+
+/* Section 3's initialisation from seed: Xavier-uniform E_u, E_i (and W for
+ * trans 0), uniform +-1/sqrt(D_m) for trans 1, modality weights 1/M. */
+void rec_init(const rec_config *cfg, const rec_params *p, uint64_t seed);
+
+/* The graphs and features a forward pass reads. */
+typedef struct {
+    const ts_csr *adj, *adj_t;                         /* A-hat and its transpose, N x N */
+    const ts_csr *g[REC_MAXMOD], *g_t[REC_MAXMOD];     /* G_m and transposes, N x N */
+    const float *feat[REC_MAXMOD];                     /* [I x D_m] */
+} rec_graphs;
+
+/* Activations kept for the backward pass, and scratch. */
+typedef struct rec_work rec_work;
+rec_work *rec_work_new(const rec_config *cfg);
+void rec_work_free(rec_work *w);
+
+/* Section 4 (and, with views, section 5) for all nodes.  Returns the final
+ * embeddings X, [N x d] (users first), owned by w; views[m] likewise
+ * [N x d] when views is non-NULL. */
+const float *rec_forward(const rec_config *cfg, const rec_params *p, const rec_graphs *g, rec_work *w,
+                         int want_views, const float **views);
+
+/* Backward pass: given dX [N x d] and, when views were computed, dZ[m]
+ * [N x d] (NULL entries: no gradient), overwrite grad (same layout as p)
+ * with the gradient of the loss.  dX and dZ are used as scratch. */
+void rec_backward(const rec_config *cfg, const rec_params *p, const rec_graphs *g, rec_work *w, float *dX,
+                  float **dZ, const rec_params *grad);
+
+/* ---- losses (recsys_loss.c) ---- */
+
+/* BPR over b triples: -sum log sigmoid(x_u.x_p - x_u.x_n) / divisor.
+ * x is [N x d] with items at rows U + i.  Adds the gradient into dx. */
+double rec_bpr(const float *x, int64_t users, int64_t d, const int32_t *u, const int32_t *pos,
+               const int32_t *neg, int64_t b, double divisor, float *dx);
+
+/* reg * (||E_u||^2 + ||E_i||^2); adds 2 reg E into gE ([N x d]). */
+double rec_reg(const float *e, int64_t n, int64_t d, double reg, float *ge);
+
+/* Contrastive loss cl(A, B, nodes, tau) * weight (section 6): rows of A and
+ * B ([R x d] each) L2-normalised; for each of the b nodes,
+ * -log(exp(a_n.b_n/tau) / sum_k exp(a_n.b_k/tau)), averaged.  Adds the
+ * gradient into dA (rows at nodes) and dB (all rows).  ws: rec_cl_work. */
+typedef struct rec_cl_work rec_cl_work;
+rec_cl_work *rec_cl_work_new(int64_t max_b, int64_t max_r, int64_t d);
+void rec_cl_work_free(rec_cl_work *ws);
+double rec_cl(const float *A, const float *B, int64_t R, int64_t d, const int32_t *nodes, int64_t b, double tau,
+              double weight, float *dA, float *dB, rec_cl_work *ws);
+
+#endif

@@ -1,0 +1,107 @@
+/* recsys_loss.c: the recommender's losses and their gradients
+ * (ALGORITHM.md section 6): BPR, L2 regularisation, contrastive. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dense.h"
+#include "recsys.h"
+
+double rec_bpr(const float *x, int64_t users, int64_t d, const int32_t *u, const int32_t *pos,
+               const int32_t *neg, int64_t b, double divisor, float *dx)
+{
+    double loss = 0;
+    for (int64_t k = 0; k < b; k++) {       /* serial: triples share rows */
+        const float *xu = x + (int64_t)u[k] * d;
+        const float *xp = x + (users + pos[k]) * d, *xn = x + (users + neg[k]) * d;
+        float diff = 0;
+        for (int64_t j = 0; j < d; j++) diff += xu[j] * (xp[j] - xn[j]);
+        /* -log sigmoid(diff) = log(1 + exp(-diff)), computed stably */
+        loss += diff > 0 ? log1p(exp(-(double)diff)) : -(double)diff + log1p(exp((double)diff));
+        float g = (float)(-1.0 / (1.0 + exp((double)diff)) / divisor);   /* d loss / d diff */
+        float *du = dx + (int64_t)u[k] * d, *dp = dx + (users + pos[k]) * d, *dn = dx + (users + neg[k]) * d;
+        for (int64_t j = 0; j < d; j++) {
+            float xuj = xu[j];
+            du[j] += g * (xp[j] - xn[j]);
+            dp[j] += g * xuj;
+            dn[j] -= g * xuj;
+        }
+    }
+    return loss / divisor;
+}
+
+double rec_reg(const float *e, int64_t n, int64_t d, double reg, float *ge)
+{
+    dn_axpby(n * d, (float)(2 * reg), e, 1, ge);
+    return reg * dn_sumsq(e, n * d);
+}
+
+struct rec_cl_work {
+    int64_t max_b, max_r;
+    float *an, *anorm;     /* [b x d], [b]  normalised picked rows of A */
+    float *bn, *bnorm;     /* [R x d], [R]  normalised rows of B */
+    float *s;              /* [b x R]       logits, then their gradient */
+    float *dan, *dbn;      /* [b x d], [R x d] */
+    float *rowbuf;         /* [b x d] */
+    double *loss;          /* [b] */
+};
+
+rec_cl_work *rec_cl_work_new(int64_t max_b, int64_t max_r, int64_t d)
+{
+    rec_cl_work *w = calloc(1, sizeof *w);
+    if (!w) return NULL;
+    w->max_b = max_b;
+    w->max_r = max_r;
+    w->an = ts_alloc((size_t)(max_b * d) * 4);
+    w->anorm = ts_alloc((size_t)max_b * 4);
+    w->bn = ts_alloc((size_t)(max_r * d) * 4);
+    w->bnorm = ts_alloc((size_t)max_r * 4);
+    w->s = ts_alloc((size_t)(max_b * max_r) * 4);
+    w->dan = ts_alloc((size_t)(max_b * d) * 4);
+    w->dbn = ts_alloc((size_t)(max_r * d) * 4);
+    w->rowbuf = ts_alloc((size_t)(max_b * d) * 4);
+    w->loss = calloc((size_t)max_b, sizeof *w->loss);
+    if (!w->an || !w->anorm || !w->bn || !w->bnorm || !w->s || !w->dan || !w->dbn || !w->rowbuf || !w->loss) {
+        rec_cl_work_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void rec_cl_work_free(rec_cl_work *w)
+{
+    if (!w) return;
+    free(w->an); free(w->anorm); free(w->bn); free(w->bnorm); free(w->s);
+    free(w->dan); free(w->dbn); free(w->rowbuf); free(w->loss);
+    free(w);
+}
+
+double rec_cl(const float *A, const float *B, int64_t R, int64_t d, const int32_t *nodes, int64_t b, double tau,
+              double weight, float *dA, float *dB, rec_cl_work *w)
+{
+    if (b == 0) return 0;
+    /* picked rows of A, and all of B, L2-normalised */
+    for (int64_t k = 0; k < b; k++) memcpy(w->rowbuf + k * d, A + (int64_t)nodes[k] * d, (size_t)d * 4);
+    dn_normalize_rows(w->rowbuf, b, d, w->an, w->anorm);
+    dn_normalize_rows(B, R, d, w->bn, w->bnorm);
+    /* S = an bn^T / tau: [b x d] [d x R] */
+    float inv_tau = (float)(1.0 / tau);
+    dn_gemm(0, 1, b, R, d, inv_tau, w->an, d, w->bn, d, 0, w->s, R);
+    /* loss_k = logsumexp(S_k) - S_k,node_k; S becomes dLoss/dS */
+    float scale = (float)(weight / (double)b);
+    dn_softmax_xent_rows(w->s, b, R, nodes, scale, w->loss);
+    double loss = 0;
+    for (int64_t k = 0; k < b; k++) loss += w->loss[k];
+    /* dan = dS bn / tau: [b x R] [R x d];  dbn = dS^T an / tau: [R x b] [b x d] */
+    dn_gemm(0, 0, b, d, R, inv_tau, w->s, R, w->bn, d, 0, w->dan, d);
+    dn_gemm(1, 0, R, d, b, inv_tau, w->s, R, w->an, d, 0, w->dbn, d);
+    /* back through the normalisations; picked rows may repeat: add serially */
+    dn_normalize_rows_backward(w->an, w->anorm, w->dan, b, d, w->rowbuf, 0);
+    for (int64_t k = 0; k < b; k++) {
+        float *dst = dA + (int64_t)nodes[k] * d;
+        const float *src = w->rowbuf + k * d;
+        for (int64_t j = 0; j < d; j++) dst[j] += src[j];
+    }
+    dn_normalize_rows_backward(w->bn, w->bnorm, w->dbn, R, d, dB, 1);
+    return weight * loss / (double)b;
+}
