@@ -57,3 +57,67 @@ double rng_normal(rng_t *r)
     double u2 = rng_uniform(r);
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
+
+/* ---- ziggurat ---- */
+
+#define ZIG_N 128
+#define ZIG_R 3.442619855899            /* start of the tail */
+#define ZIG_V 9.91256303526217e-3       /* area of each layer */
+
+static uint32_t zig_k[ZIG_N];           /* integer thresholds of the fast path */
+static float zig_w[ZIG_N], zig_f[ZIG_N];
+static int zig_ready;
+
+static void zig_init(void)
+{
+    const double m = 2147483648.0;
+    double dn = ZIG_R, tn = dn, q = ZIG_V / exp(-0.5 * dn * dn);
+    zig_k[0] = (uint32_t)((dn / q) * m);
+    zig_k[1] = 0;
+    zig_w[0] = (float)(q / m);
+    zig_w[ZIG_N - 1] = (float)(dn / m);
+    zig_f[0] = 1.0f;
+    zig_f[ZIG_N - 1] = (float)exp(-0.5 * dn * dn);
+    for (int i = ZIG_N - 2; i >= 1; i--) {
+        dn = sqrt(-2.0 * log(ZIG_V / dn + exp(-0.5 * dn * dn)));
+        zig_k[i + 1] = (uint32_t)((dn / tn) * m);
+        tn = dn;
+        zig_f[i] = (float)exp(-0.5 * dn * dn);
+        zig_w[i] = (float)(dn / m);
+    }
+    zig_ready = 1;
+}
+
+/* The slow path: the tail beyond R, or a wedge between layers. */
+static float zig_slow(rng_t *r, int32_t hz, uint32_t iz)
+{
+    for (;;) {
+        float x = (float)hz * zig_w[iz];
+        if (iz == 0) {                            /* tail */
+            double xt, yt;
+            do {
+                xt = -log(1.0 - rng_uniform(r)) / ZIG_R;
+                yt = -log(1.0 - rng_uniform(r));
+            } while (yt + yt < xt * xt);
+            return (float)(hz > 0 ? ZIG_R + xt : -ZIG_R - xt);
+        }
+        if (zig_f[iz] + rng_uniform(r) * (zig_f[iz - 1] - zig_f[iz]) < exp(-0.5 * (double)x * x)) return x;
+        uint64_t u = rng_u64(r);
+        hz = (int32_t)(uint32_t)u;
+        iz = (uint32_t)(u >> 32) & (ZIG_N - 1);
+        uint32_t a = (uint32_t)(hz < 0 ? -(int64_t)hz : hz);
+        if (a < zig_k[iz]) return (float)hz * zig_w[iz];
+    }
+}
+
+void rng_normal_fill(rng_t *r, float *out, int64_t n)
+{
+    if (!zig_ready) zig_init();
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t u = rng_u64(r);
+        int32_t hz = (int32_t)(uint32_t)u;
+        uint32_t iz = (uint32_t)(u >> 32) & (ZIG_N - 1);
+        uint32_t a = (uint32_t)(hz < 0 ? -(int64_t)hz : hz);
+        out[i] = a < zig_k[iz] ? (float)hz * zig_w[iz] : zig_slow(r, hz, iz);
+    }
+}

@@ -32,5 +32,8 @@ double rng_uniform(rng_t *r);
 uint64_t rng_below(rng_t *r, uint64_t n);
 /* Standard normal (Box-Muller on two uniforms; no cached second value). */
 double rng_normal(rng_t *r);
+/* n standard normals in float, fast (Marsaglia and Tsang's ziggurat with
+ * 128 layers): for the diffusion's noise, where millions are drawn. */
+void rng_normal_fill(rng_t *r, float *out, int64_t n);
 
 #endif
