@@ -74,6 +74,22 @@ const float *rec_forward(const rec_config *cfg, const rec_params *p, const rec_g
 void rec_backward(const rec_config *cfg, const rec_params *p, const rec_graphs *g, rec_work *w, float *dX,
                   float **dZ, const rec_params *grad);
 
+/* The transform output f_m = T_m(F_m) ([I x d]) alone, as the diffusion's
+ * modality-aware loss uses it. */
+void rec_transform_out(const rec_config *cfg, const rec_params *p, int m, const float *feat, float *f);
+
+/* ---- state in streams (recsys_io.c; errors end the stage via cli_die) ---- */
+
+/* The modalities: every `feat/<m>` of the bag in stream order (widened to
+ * float32); sets cfg->nmod, mod, featdim and feat[m] ([I x D_m]). */
+void rec_modalities(ts_bag *bag, rec_config *cfg, const float **feat);
+/* Copy the tensors t (names prefixed by prefix, e.g. "adam/m/") from the
+ * bag into block; 1 if present, 0 if none are (some but not all: error). */
+int rec_load_block(ts_bag *bag, const rec_tensor *t, int nt, const char *prefix, float *block);
+/* The parameters from `model/...`, or initialised from seed when absent:
+ * 1 if loaded, 0 if initialised.  block: rec_layout's size. */
+int rec_params_load(ts_bag *bag, const rec_config *cfg, float *block, uint64_t seed);
+
 /* ---- losses (recsys_loss.c) ---- */
 
 /* BPR over b triples: -sum log sigmoid(x_u.x_p - x_u.x_n) / divisor.

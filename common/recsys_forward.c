@@ -100,26 +100,39 @@ static void rec_softmax(const float *w, int m, double *s)
     for (int i = 0; i < m; i++) s[i] /= sum;
 }
 
-/* f_m = T_m(F_m) into w->f[m] (and w->fpre[m] for trans 0). */
-static void rec_transform(const rec_config *c, const rec_params *p, const rec_graphs *g, rec_work *w, int m)
+/* f = T_m(F_m) ([I x d]); for trans 0 also the pre-activation into pre. */
+static void rec_transform_into(const rec_config *c, const rec_params *p, int m, const float *feat, float *f,
+                               float *pre)
 {
     int64_t I = c->items, d = c->d, D = c->featdim[m];
     if (c->trans == 1) {
         /* f = F W^T + b: [I x D] [D x d] */
-        dn_gemm(0, 1, I, d, D, 1, g->feat[m], D, p->trans_w[m], D, 0, w->f[m], d);
-        float *f = w->f[m];
+        dn_gemm(0, 1, I, d, D, 1, feat, D, p->trans_w[m], D, 0, f, d);
         const float *b = p->trans_b[m];
 #pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < I; i++)
             for (int64_t k = 0; k < d; k++) f[i * d + k] += b[k];
     } else {
         /* f = LeakyReLU_0.2(F W): [I x D] [D x d] */
-        dn_gemm(0, 0, I, d, D, 1, g->feat[m], D, p->trans_w[m], d, 0, w->fpre[m], d);
-        const float *pre = w->fpre[m];
-        float *f = w->f[m];
+        dn_gemm(0, 0, I, d, D, 1, feat, D, p->trans_w[m], d, 0, pre, d);
 #pragma omp parallel for simd schedule(static)
         for (int64_t i = 0; i < I * d; i++) f[i] = pre[i] > 0 ? pre[i] : 0.2f * pre[i];
     }
+}
+
+void rec_transform_out(const rec_config *c, const rec_params *p, int m, const float *feat, float *f)
+{
+    if (c->trans == 1) { rec_transform_into(c, p, m, feat, f, NULL); return; }
+    float *pre = ts_alloc((size_t)(c->items * c->d) * sizeof *pre);
+    if (!pre) abort();
+    rec_transform_into(c, p, m, feat, f, pre);
+    free(pre);
+}
+
+/* f_m into w->f[m] (and w->fpre[m] for trans 0). */
+static void rec_transform(const rec_config *c, const rec_params *p, const rec_graphs *g, rec_work *w, int m)
+{
+    rec_transform_into(c, p, m, g->feat[m], w->f[m], w->fpre[m]);
 }
 
 const float *rec_forward(const rec_config *c, const rec_params *p, const rec_graphs *g, rec_work *w,

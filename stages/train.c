@@ -67,27 +67,13 @@ static void transpose_or_die(const ts_csr *a, ts_csr *at)
     if (sp_transpose(a, at) < 0) cli_die("out of memory transposing a graph");
 }
 
-/* The modalities: every feat/<m> in the bag, in stream order. */
-static void find_modalities(cli_stage *c, ts_bag *bag, state *s)
+/* Each modality's graph: graph/<m>, or graph/ui standing in for it. */
+static void find_graphs(cli_stage *c, ts_bag *bag, state *s)
 {
-    rec_config *cfg = &s->cfg;
-    int64_t N = cfg->users + cfg->items;
-    for (size_t i = 0; i < bag->n; i++) {
-        ts_record *r = bag->recs[i];
-        if (!r->name || strncmp(r->name, "feat/", 5) != 0) continue;
-        if (cfg->nmod == REC_MAXMOD) cli_die("more than %d modalities", REC_MAXMOD);
-        if (r->kind != TS_DENSE || r->ndim != 2) cli_die("'%s' must be a 2-d dense tensor", r->name);
-        if (r->shape[0] != cfg->items)
-            cli_die("'%s' has %lld rows but there are %lld items", r->name, (long long)r->shape[0],
-                    (long long)cfg->items);
-        if (strlen(r->name + 5) >= sizeof cfg->mod[0]) cli_die("modality name too long: %s", r->name);
-        if (ts_record_to_f32(r) < 0) cli_die("out of memory");
-        int m = cfg->nmod++;
-        strcpy(cfg->mod[m], r->name + 5);
-        cfg->featdim[m] = r->shape[1];
-        s->g.feat[m] = r->data;
+    int64_t N = s->cfg.users + s->cfg.items;
+    for (int m = 0; m < s->cfg.nmod; m++) {
         char gname[96];
-        snprintf(gname, sizeof gname, "graph/%s", cfg->mod[m]);
+        snprintf(gname, sizeof gname, "graph/%s", s->cfg.mod[m]);
         if (ts_bag_get(bag, gname)) {
             s->g.g[m] = need_csr(c, bag, gname, N, N);
             transpose_or_die(s->g.g[m], &s->g_t[m]);
@@ -97,22 +83,6 @@ static void find_modalities(cli_stage *c, ts_bag *bag, state *s)
             s->g.g_t[m] = s->g.adj_t;
         }
     }
-}
-
-/* A dense float tensor of the bag copied into dst when present; 1 if found. */
-static int load_tensor(ts_bag *bag, const char *name, float *dst, int ndim, const int64_t *shape)
-{
-    ts_record *r = ts_bag_get(bag, name);
-    if (!r) return 0;
-    if (r->kind != TS_DENSE || r->ndim != ndim) cli_die("'%s' has the wrong kind or rank", name);
-    for (int k = 0; k < ndim; k++)
-        if (r->shape[k] != shape[k])
-            cli_die("'%s' has shape %lld x %lld, the options ask for %lld x %lld (latdim, trans, features?)", name,
-                    (long long)r->shape[0], ndim > 1 ? (long long)r->shape[1] : 1LL, (long long)shape[0],
-                    ndim > 1 ? (long long)shape[1] : 1LL);
-    if (ts_record_to_f32(r) < 0) cli_die("out of memory");
-    memcpy(dst, r->data, r->nbytes);
-    return 1;
 }
 
 static int64_t load_i64(ts_bag *bag, const char *name, int64_t dflt)
@@ -134,25 +104,12 @@ static void load_state(ts_bag *bag, const options *o, state *s)
     if (!s->param || !s->grad || !s->m || !s->v) cli_die("out of memory for %lld parameters", (long long)s->np);
     rec_layout(&s->cfg, s->param, &s->p, NULL, NULL);
     rec_layout(&s->cfg, s->grad, &s->gp, NULL, NULL);
-    int found = 0;
-    for (int i = 0; i < s->ntens; i++)
-        found += load_tensor(bag, s->tens[i].name, s->param + s->tens[i].offset, s->tens[i].ndim, s->tens[i].shape);
-    if (found == 0) {
-        rec_init(&s->cfg, &s->p, (uint64_t)o->seed);
+    if (!rec_params_load(bag, &s->cfg, s->param, (uint64_t)o->seed))
         cli_note("initialised %lld parameters from seed %d", (long long)s->np, o->seed);
-    } else if (found != s->ntens) {
-        for (int i = 0; i < s->ntens; i++)
-            if (!ts_bag_get(bag, s->tens[i].name)) cli_die("the inputs hold some model parameters but not '%s'", s->tens[i].name);
-    }
     s->adam = adam_default(o->lr);
     s->adam.step = load_i64(bag, "adam/step", 0);
-    for (int i = 0; i < s->ntens; i++) {
-        char name[200];
-        snprintf(name, sizeof name, "adam/m/%s", s->tens[i].name);
-        load_tensor(bag, name, s->m + s->tens[i].offset, s->tens[i].ndim, s->tens[i].shape);
-        snprintf(name, sizeof name, "adam/v/%s", s->tens[i].name);
-        load_tensor(bag, name, s->v + s->tens[i].offset, s->tens[i].ndim, s->tens[i].shape);
-    }
+    rec_load_block(bag, s->tens, s->ntens, "adam/m/", s->m);
+    rec_load_block(bag, s->tens, s->ntens, "adam/v/", s->v);
     s->epoch = load_i64(bag, "model/epoch", 0);
 }
 
@@ -171,7 +128,8 @@ static void setup(cli_stage *c, ts_bag *bag, const options *o, state *s)
     s->g.adj = need_csr(c, bag, "graph/ui", N, N);
     transpose_or_die(s->g.adj, &s->adj_t);
     s->g.adj_t = &s->adj_t;
-    find_modalities(c, bag, s);
+    rec_modalities(bag, cfg, s->g.feat);
+    find_graphs(c, bag, s);
     load_state(bag, o, s);
 }
 
