@@ -1,0 +1,175 @@
+#!/usr/bin/env bats
+# diffusion.bats: the denoisers (diffuse) and the regenerated graphs
+# (augment), ALGORITHM.md section 7.
+
+load helpers
+
+setup_file() {
+    export SYN="$BATS_FILE_TMPDIR/syn"
+    /usr/bin/python3 "$BATS_TEST_DIRNAME/../examples/make_synthetic.py" "$SYN" --users 300 --items 200 >/dev/null
+    "$BATS_TEST_DIRNAME/../bin/convert-pkl" -q "$SYN" | "$BATS_TEST_DIRNAME/../bin/build-graph" -q --pass \
+        -o "$BATS_FILE_TMPDIR/syn.ts"
+    export DATA="$BATS_FILE_TMPDIR/syn.ts"
+    "$BATS_TEST_DIRNAME/../bin/diffuse" -q "$DATA" --dims 64 -o "$BATS_FILE_TMPDIR/d1.ts"
+    export D1="$BATS_FILE_TMPDIR/d1.ts"
+}
+
+# graphcheck FILE NAME K KEEP [REF]: structure of a regenerated graph.
+graphcheck() {
+    "$PY" - "$@" <<'PYEOF'
+import sys
+import numpy as np
+sys.path.insert(0, "examples")
+from ts_read import read_stream
+path, name, k, keep = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+g = read_stream(path)[name]
+ip, ix, v, (n, n2) = g
+U, I = 300, 200
+A = np.zeros((n, n)); rows = np.repeat(np.arange(n), np.diff(ip)); A[rows, ix] = v
+if keep == 1:
+    # structure: self loops, k items per user, symmetric, D^-1/2 (A+I) D^-1/2
+    S = (A != 0).astype(float)
+    assert np.all(np.diag(S) == 1), "self loops missing"
+    assert np.array_equal(S, S.T), "not symmetric"
+    assert np.all(S[:U, U:].sum(1) == k), "not k regenerated items per user"
+    assert S[:U, :U].sum() == U and S[U:, U:].sum() == I, "edges beside the bipartite blocks"
+    deg = S.sum(1); want = S / np.sqrt(np.outer(deg, deg))
+    assert np.allclose(A, want, rtol=1e-6, atol=0), "normalisation"
+    print(f"ok: {U} users x {k} edges, symmetric, normalised")
+else:
+    ref = read_stream(sys.argv[5])[name]
+    R = np.zeros((n, n)); rr = np.repeat(np.arange(n), np.diff(ref[0])); R[rr, ref[1]] = ref[2]
+    kept, total = (A != 0).sum(), (R != 0).sum()
+    sd = np.sqrt(total * keep * (1 - keep))
+    assert abs(kept - keep * total) <= 4 * sd, f"kept {kept} of {total}"
+    assert np.all(R[A != 0] != 0), "an entry appeared that the undropped graph lacks"
+    assert np.allclose(A[A != 0], R[A != 0] / keep, rtol=1e-6), "kept values not divided by keep"
+    print(f"ok: kept {kept} of {total} ({kept / total:.3f}), scaled by {1 / keep:g}")
+PYEOF
+}
+
+@test "schedule, time embedding, losses, gradients and the reverse process match the release" {
+    [ -f "$SHARED/golden/diffusion.ts" ] || skip "needs ../shared/golden"
+    run "$TOOLS/denoise-golden" "$SHARED/golden/diffusion.ts"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"reverse/x (sparse first step)"*ok* ]]
+    [[ "$output" == *"golden check passed"* ]]
+}
+
+@test "the denoiser's forward pass and reverse process match plain loops, its gradients finite differences" {
+    for args in "" "--dims 7,5" "--emb 5" "--norm 1" "--eloss 0" "--eloss 5 --dims 9,4,3" "--seed 2"; do
+        run "$TOOLS/denoise-fd" $args
+        echo "$args: $output"
+        [ "$status" -eq 0 ]
+    done
+}
+
+@test "diffuse writes every denoiser, its Adam state, the epoch and the schedule" {
+    run inspect "$D1"
+    for name in denoise/image/emb/weight denoise/image/in0/weight denoise/audio/out0/bias \
+                adam/m/denoise/image/in0/weight adam/v/denoise/audio/out0/weight adam/step/denoise/image \
+                denoise/epoch denoise/hyper log/diffuse; do
+        [[ "$output" == *"$name "* ]] || { echo "missing $name"; false; }
+    done
+    [[ "$output" == *"denoise/image/in0/weight"*"64x210"* ]]   # (I + e) -> 64
+    [[ "$output" == *"denoise/image/out0/weight"*"200x64"* ]]
+}
+
+@test "augment regenerates one edge per user, symmetric and normalised, without dropout" {
+    augment -q "$DATA" "$D1" --keep-rate 1 -o "$T/g1.ts"
+    cd "$ROOT"
+    run graphcheck "$T/g1.ts" graph/image 1 1
+    echo "$output"; [ "$status" -eq 0 ]
+    run graphcheck "$T/g1.ts" graph/audio 1 1
+    [ "$status" -eq 0 ]
+}
+
+@test "augment with --rebuild-k 3 gives three edges per user" {
+    augment -q "$DATA" "$D1" --keep-rate 1 --rebuild-k 3 -o "$T/g3.ts"
+    cd "$ROOT"
+    run graphcheck "$T/g3.ts" graph/image 3 1
+    echo "$output"; [ "$status" -eq 0 ]
+}
+
+@test "edge dropout keeps about keep-rate of the entries and divides them by it" {
+    augment -q "$DATA" "$D1" --keep-rate 1 -o "$T/g1.ts"
+    augment -q "$DATA" "$D1" --keep-rate 0.5 -o "$T/g05.ts"
+    cd "$ROOT"
+    run graphcheck "$T/g05.ts" graph/image 1 0.5 "$T/g1.ts"
+    echo "$output"; [ "$status" -eq 0 ]
+    run graphcheck "$T/g05.ts" graph/audio 1 0.5 "$T/g1.ts"
+    [ "$status" -eq 0 ]
+}
+
+@test "the same seed gives byte-identical denoisers and graphs, another seed different ones" {
+    diffuse -q "$DATA" --dims 64 --zstd 0 -o "$T/a.ts"
+    diffuse -q "$DATA" --dims 64 --zstd 0 -o "$T/b.ts"
+    diffuse -q "$DATA" --dims 64 --zstd 0 --seed 7 -o "$T/c.ts"
+    diff <(pick --drop log/diffuse --zstd 0 "$T/a.ts") <(pick --drop log/diffuse --zstd 0 "$T/b.ts")
+    ! diff -q <(pick --only 'denoise/image/*' "$T/a.ts") <(pick --only 'denoise/image/*' "$T/c.ts")
+    augment -q "$DATA" "$T/a.ts" --zstd 0 -o "$T/ga.ts"
+    augment -q "$DATA" "$T/b.ts" --zstd 0 -o "$T/gb.ts"
+    augment -q "$DATA" "$T/a.ts" --zstd 0 --seed 8 -o "$T/gc.ts"
+    cmp "$T/ga.ts" "$T/gb.ts"
+    ! cmp -s "$T/ga.ts" "$T/gc.ts"
+}
+
+@test "two diffusion epochs at once equal one epoch resumed from its output" {
+    diffuse -q "$DATA" --dims 64 --epochs 2 -o "$T/two.ts"
+    diffuse -q "$DATA" --dims 64 -o "$T/one.ts"
+    diffuse -q "$DATA" "$T/one.ts" --dims 64 -o "$T/resumed.ts"
+    diff <(pick --drop log/diffuse --zstd 0 "$T/two.ts") <(pick --drop log/diffuse --zstd 0 "$T/resumed.ts")
+}
+
+@test "denoiser losses fall over a few epochs and stay finite" {
+    run diffuse "$DATA" --dims 64 --epochs 5 --trans 1 -o "$T/five.ts"
+    [ "$status" -eq 0 ]
+    grep -o '"loss/image": [^,]*' <<< "$output"
+    first=$(grep -o '"loss/image": [^,]*' <<< "$output" | head -1 | cut -d' ' -f2)
+    last=$(grep -o '"loss/image": [^,]*' <<< "$output" | tail -1 | cut -d' ' -f2)
+    awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a && b == b) }'
+    ! grep -qi nan <<< "$output"
+}
+
+@test "the chunk size inside a batch changes nothing but rounding" {
+    diffuse -q "$DATA" --dims 64 --chunk 256 --log "$T/a.jsonl" -o "$T/a.ts"
+    diffuse -q "$DATA" --dims 64 --chunk 37 --log "$T/b.jsonl" -o "$T/b.ts"
+    a=$(grep -o '"loss/audio": [^,]*' "$T/a.jsonl" | cut -d' ' -f2)
+    b=$(grep -o '"loss/audio": [^,]*' "$T/b.jsonl" | cut -d' ' -f2)
+    awk -v a="$a" -v b="$b" 'BEGIN { d = (a - b) / a; if (d < 0) d = -d; exit !(d < 1e-4) }'
+}
+
+@test "sampling steps and sampling noise give valid graphs, repeatably" {
+    augment -q "$DATA" "$D1" --keep-rate 1 --sampling-steps 2 --sampling-noise 1 --zstd 0 -o "$T/s1.ts"
+    augment -q "$DATA" "$D1" --keep-rate 1 --sampling-steps 2 --sampling-noise 1 --zstd 0 -o "$T/s2.ts"
+    cmp "$T/s1.ts" "$T/s2.ts"
+    cd "$ROOT"
+    run graphcheck "$T/s1.ts" graph/audio 1 1
+    [ "$status" -eq 0 ]
+}
+
+@test "augment without denoisers, or diffuse without features, says what is missing" {
+    run augment "$DATA" -o "$T/x.ts"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"denoise/hyper"* ]]
+    pick "$D1" --drop 'denoise/audio/*' -o "$T/noaudio.ts"
+    run augment "$DATA" "$T/noaudio.ts" -o "$T/x.ts"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"no denoiser for modality 'audio'"*"run diffuse first"* ]]
+    pick "$DATA" --drop 'feat/*' -o "$T/plain.ts"
+    run diffuse "$T/plain.ts" -o "$T/x.ts"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"nothing to diffuse"* ]]
+    run diffuse "$DATA" --dims 10,x -o "$T/x.ts"
+    [ "$status" -eq 2 ]
+    run augment "$DATA" "$D1" --keep-rate 0 -o "$T/x.ts"
+    [ "$status" -eq 2 ]
+}
+
+@test "a whole epoch runs as one shell pipe" {
+    run bash -c "convert-pkl -q '$SYN' | build-graph -q --pass | diffuse -q --pass --dims 64 | augment -q --pass | train -q --pass | evaluate"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *'"recall@20": 0.'* ]]
+}
