@@ -6,7 +6,9 @@ CC       ?= gcc
 OPT      ?= -O3
 BLASDIR  := /usr/lib/x86_64-linux-gnu/openblas-openmp
 BLASINC  := /usr/include/x86_64-linux-gnu/openblas-openmp
-CFLAGS   += $(OPT) -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -Icommon -I$(BLASINC)
+# -fno-trapping-math -fno-math-errno: we use neither FP traps nor errno, and
+# both block the vectorisation of selects, conversions and sqrt.
+CFLAGS   += $(OPT) -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -fno-trapping-math -fno-math-errno -Icommon -I$(BLASINC)
 # Debian 12's msgpack-c 4.x is pkg-config `msgpack` (libmsgpackc); newer
 # releases call it `msgpack-c`.  Evaluated lazily, after the deps step.
 MSGPACK_LIB = $(shell pkg-config --libs msgpack-c 2>/dev/null || pkg-config --libs msgpack 2>/dev/null || echo -lmsgpackc)

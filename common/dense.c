@@ -72,7 +72,8 @@ static void dn_exp_block(const float *x, float *y, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) {
         float v = x[i];
-        v = v < -87.3f ? -87.3f : v > 88.7f ? 88.7f : v;
+        v = v < -87.3f ? -87.3f : v;             /* two plain selects: the loop vectorises */
+        v = v > 88.7f ? 88.7f : v;
         float k = (v * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */
         float r = v - k * 0.693145751953125f;      /* ln2 split in two */
         r = r - k * 1.428606765330187e-06f;
@@ -83,7 +84,7 @@ static void dn_exp_block(const float *x, float *y, int64_t n)
         p = p * r + 0.5f;
         p = p * r + 1.0f;
         p = p * r + 1.0f;
-        int32_t bits = ((int32_t)k + 127) << 23;
+        int32_t bits = ((int32_t)k + 127) << 23;  /* 2^k */
         float scale;
         memcpy(&scale, &bits, 4);
         y[i] = p * scale;
