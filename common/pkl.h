@@ -6,7 +6,10 @@
  * GLOBAL must be on a fixed allow-list (numpy array / dtype / scalar
  * reconstruction under numpy.core and numpy._core, _codecs.encode for
  * protocol-2 bytes, scipy coo/csr/csc matrix and array classes under their
- * old and new module paths); anything else is refused by name. */
+ * old and new module paths); anything else is refused by name.  Protocols 0
+ * and 1 (no leading PROTO opcode) and out-of-band buffers are not supported.
+ * Arrays may be any int/uint of 1-8 bytes, float32/64 or bool, in either
+ * byte order; scipy >= 1.13's coo `coords` state is read as well. */
 #ifndef PKL_H
 #define PKL_H
 
