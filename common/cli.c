@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -192,6 +193,26 @@ void cli_parse(cli_stage *c, int argc, char **argv)
 
 /* ---- inputs ---- */
 
+/* Does name match one of the comma-separated globs in list? */
+int cli_match(const char *list, const char *name)
+{
+    if (!name) return 0;
+    for (const char *p = list; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char pat[512];
+        if (len < sizeof pat) {
+            memcpy(pat, p, len);
+            pat[len] = 0;
+            if (fnmatch(pat, name, 0) == 0) return 1;
+        }
+        p += len + (comma != NULL);
+    }
+    return 0;
+}
+
+static int cli_keep(const char *name, void *ctx) { return cli_match(ctx, name); }
+
 void cli_read_inputs(cli_stage *c, ts_bag *bag)
 {
     static char *stdin_only[] = {"-"};
@@ -204,7 +225,9 @@ void cli_read_inputs(cli_stage *c, ts_bag *bag)
             if (isatty(0)) cli_usage_error("no input: give stream files, or pipe a stream into stdin");
         }
         char err[600];
-        if (ts_bag_read(bag, v[i], err, sizeof err) < 0) cli_die("reading %s", err);
+        int filter = c->uses && !c->pass;
+        if (ts_bag_read_filtered(bag, v[i], filter ? cli_keep : NULL, (void *)c->uses, err, sizeof err) < 0)
+            cli_die("reading %s", err);
     }
 }
 

@@ -31,6 +31,9 @@ typedef struct {
     const char *details;  /* more help after the options, or NULL */
     const cli_opt *opts;  /* the stage's own options, ended by {0} */
     int writes_stream;    /* has -o, --pass and --zstd */
+    const char *uses;     /* comma-separated globs of the records the stage reads;
+                           * without --pass, others are skipped while reading
+                           * (never held in memory).  NULL: keep everything. */
     /* filled by cli_parse */
     const char *out;      /* -o FILE, or NULL for stdout */
     int pass;             /* --pass */
@@ -42,6 +45,8 @@ typedef struct {
 
 /* Parse argv; prints help and exits 0 on -h, exits 2 on a usage error. */
 void cli_parse(cli_stage *c, int argc, char **argv);
+/* Does name match one of the comma-separated globs in list, e.g. "train,feat/?*" */
+int cli_match(const char *list, const char *name);
 /* Read every positional (or stdin if none) into bag; exits 1 on error. */
 void cli_read_inputs(cli_stage *c, ts_bag *bag);
 /* A record that must be in the bag; exits 1 naming it when absent. */

@@ -99,6 +99,10 @@ ts_reader *ts_reader_fdopen(int fd, const char *label);
 /* Next record: 1 and *out set, 0 at the clean end of input, -1 on error. */
 int ts_reader_next(ts_reader *r, ts_record **out);
 const char *ts_reader_error(const ts_reader *r);
+/* Keep only records whose name keep(name, ctx) accepts: the payloads of the
+ * others are read past (and checksummed) without being held in memory.
+ * Records whose name comes after their payload, or without a name, are kept. */
+void ts_reader_filter(ts_reader *r, int (*keep)(const char *name, void *ctx), void *ctx);
 void ts_reader_close(ts_reader *r);
 
 /* ---- writing ---------------------------------------------------------- */
@@ -131,6 +135,9 @@ typedef struct {
 /* Read every record of path into bag; a later record replaces an earlier
  * one of the same name (in its place).  0 or -1 with err set. */
 int ts_bag_read(ts_bag *bag, const char *path, char *err, size_t errlen);
+/* The same, keeping only records that keep (may be NULL) accepts. */
+int ts_bag_read_filtered(ts_bag *bag, const char *path, int (*keep)(const char *, void *), void *ctx, char *err,
+                         size_t errlen);
 /* Add (taking ownership), replacing a record of the same name. */
 void ts_bag_put(ts_bag *bag, ts_record *r);
 ts_record *ts_bag_get(const ts_bag *bag, const char *name);

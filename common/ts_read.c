@@ -46,6 +46,8 @@ struct ts_reader {
     uint64_t seg_records;        /* records inside the open segment */
     char writer[64];             /* who wrote the open segment */
     const char *what;            /* record being parsed, for messages */
+    int (*keep)(const char *name, void *ctx);   /* record filter, or NULL */
+    void *keep_ctx;
 };
 
 static int rd_fail(ts_reader *r, const char *fmt, ...)
@@ -99,6 +101,12 @@ void ts_reader_close(ts_reader *r)
 }
 
 const char *ts_reader_error(const ts_reader *r) { return r->err; }
+
+void ts_reader_filter(ts_reader *r, int (*keep)(const char *name, void *ctx), void *ctx)
+{
+    r->keep = keep;
+    r->keep_ctx = ctx;
+}
 
 /* ---- bytes from the descriptor ---- */
 
@@ -366,9 +374,24 @@ static void rd_fields_free(ts_field *f, size_t n)
     free(f);
 }
 
-/* Parse one map into fields.  Bin values land in aligned buffers. */
-static int rd_fields(ts_reader *r, ts_field **out, size_t *nout)
+/* Consume n logical bytes without keeping them (checksummed as read). */
+static int rd_discard(ts_reader *r, uint64_t n)
 {
+    uint8_t tmp[65536];
+    while (n) {
+        size_t k = n < sizeof tmp ? (size_t)n : sizeof tmp;
+        if (rd_get(r, tmp, k) < 0) return -1;
+        n -= k;
+    }
+    return 0;
+}
+
+/* Parse one map into fields.  Bin values land in aligned buffers, unless
+ * the filter has refused the record's name: then they are read past and
+ * *skipped is set. */
+static int rd_fields(ts_reader *r, ts_field **out, size_t *nout, int *skipped)
+{
+    *skipped = 0;
     uint8_t t;
     uint64_t n = 0;
     if (rd_u8(r, &t) < 0) return -1;
@@ -390,6 +413,10 @@ static int rd_fields(ts_reader *r, ts_field **out, size_t *nout)
         if (t == 0xc4 || t == 0xc5 || t == 0xc6) {
             uint64_t len;
             if (rd_be(r, t == 0xc4 ? 1 : t == 0xc5 ? 2 : 4, &len) < 0) goto fail;
+            if (*skipped) {
+                if (rd_discard(r, len) < 0) goto fail;
+                continue;
+            }
             void *p = NULL;
             if (posix_memalign(&p, 64, len ? len : 1) != 0) {
                 rd_fail(r, "out of memory for %llu bytes in %s", (unsigned long long)len, r->what);
@@ -415,6 +442,12 @@ static int rd_fields(ts_reader *r, ts_field **out, size_t *nout)
                 snprintf(namebuf, sizeof namebuf, "record '%.*s'",
                          (int)(u.data.via.str.size > 256 ? 256 : u.data.via.str.size), u.data.via.str.ptr);
                 r->what = namebuf;
+                if (r->keep) {
+                    char name[KEY_MAX + 1];
+                    memcpy(name, u.data.via.str.ptr, u.data.via.str.size);
+                    name[u.data.via.str.size] = 0;
+                    *skipped = !r->keep(name, r->keep_ctx);
+                }
             }
             msgpack_unpacked_destroy(&u);
         }
@@ -603,7 +636,14 @@ int ts_reader_next(ts_reader *r, ts_record **out)
         r->what = what;
         ts_field *f = NULL;
         size_t n = 0;
-        if (rd_fields(r, &f, &n) < 0) return -1;
+        int skipped;
+        if (rd_fields(r, &f, &n, &skipped) < 0) return -1;
+        if (skipped) {                          /* filtered out: counted, not kept */
+            rd_fields_free(f, n);
+            r->nrec++;
+            r->seg_records++;
+            continue;
+        }
         int fr = rd_framing(r, f, n, crc_before);
         if (fr != 0) {
             rd_fields_free(f, n);

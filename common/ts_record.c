@@ -212,11 +212,18 @@ ts_record *ts_bag_take(ts_bag *bag, const char *name)
 
 int ts_bag_read(ts_bag *bag, const char *path, char *err, size_t errlen)
 {
+    return ts_bag_read_filtered(bag, path, NULL, NULL, err, errlen);
+}
+
+int ts_bag_read_filtered(ts_bag *bag, const char *path, int (*keep)(const char *, void *), void *ctx, char *err,
+                         size_t errlen)
+{
     ts_reader *rd = ts_reader_open(path);
     if (!rd) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    if (keep) ts_reader_filter(rd, keep, ctx);
     ts_record *r;
     int st;
     while ((st = ts_reader_next(rd, &r)) == 1) ts_bag_put(bag, r);

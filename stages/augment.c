@@ -142,6 +142,7 @@ int main(int argc, char **argv)
         .details = "example: ... | diffuse --pass | augment --pass | train --pass | evaluate",
         .opts = opts,
         .writes_stream = 1,
+        .uses = "train,feat/*,denoise/*",
     };
     cli_parse(&c, argc, argv);
     if (o.rebuild_k < 1 || o.batch < 1 || o.sampling_steps < 0) cli_usage_error("--rebuild-k and --batch must be positive");

@@ -205,6 +205,7 @@ int main(int argc, char **argv)
         .details = "example: convert-pkl DIR | build-graph --pass | diffuse --pass --trans 1 | augment --pass | ...",
         .opts = opts,
         .writes_stream = 1,
+        .uses = "train,feat/*,model/*,denoise/*,adam/m/denoise/*,adam/v/denoise/*,adam/step/denoise/*",
     };
     cli_parse(&c, argc, argv);
     den_config dc = {.emb = o.d_emb_size, .norm = o.norm};

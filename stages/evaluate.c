@@ -94,6 +94,7 @@ int main(int argc, char **argv)
                    "  evaluate run.ts --topk 10,20 --label epoch-7\n"
                    "  {\"label\": \"epoch-7\", \"split\": \"test\", \"users\": 6003, \"recall@10\": ..., ...}",
         .opts = opts,
+        .uses = "emb/user,emb/item,train,test,val",
         .writes_stream = 0,
     };
     cli_parse(&c, argc, argv);

@@ -5,30 +5,10 @@
  * widening every float tensor to float32 and at the compression --zstd
  * asks.  `pick run.ts --only emb/user,emb/item -o emb.ts` is how a user takes
  * one product out of a pipeline's stream. */
-#include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
-
-/* Does name match one of the comma-separated glob patterns in list? */
-static int in_list(const char *list, const char *name)
-{
-    if (!name) return 0;
-    const char *p = list;
-    while (*p) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        char pat[512];
-        if (len < sizeof pat) {
-            memcpy(pat, p, len);
-            pat[len] = 0;
-            if (fnmatch(pat, name, 0) == 0) return 1;
-        }
-        p += len + (comma != NULL);
-    }
-    return 0;
-}
 
 int main(int argc, char **argv)
 {
@@ -59,14 +39,14 @@ int main(int argc, char **argv)
     cli_read_inputs(&c, &bag);
     if (only) {
         size_t matched = 0;
-        for (size_t i = 0; i < bag.n; i++) matched += (size_t)in_list(only, bag.recs[i]->name);
+        for (size_t i = 0; i < bag.n; i++) matched += (size_t)cli_match(only, bag.recs[i]->name);
         if (!matched) cli_die("no record matches --only %s", only);
     }
     ts_writer *w = cli_open(&c);
     for (size_t i = 0; i < bag.n; i++) {
         ts_record *r = bag.recs[i];
-        if (only && !in_list(only, r->name)) continue;
-        if (drop && in_list(drop, r->name)) continue;
+        if (only && !cli_match(only, r->name)) continue;
+        if (drop && cli_match(drop, r->name)) continue;
         if (f32 && r->kind == TS_DENSE && (r->dtype == DT_F16 || r->dtype == DT_F64) && ts_record_to_f32(r) < 0)
             cli_die("out of memory widening '%s'", r->name);
         cli_write(&c, w, r);

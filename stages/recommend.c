@@ -137,6 +137,7 @@ int main(int argc, char **argv)
                    "  recommend run.ts --k 10 --users 0,42 | column -t\n"
                    "  recommend run.ts --stream -o rec.ts",
         .opts = opts,
+        .uses = "emb/user,emb/item,train",
         .writes_stream = 1,
     };
     cli_parse(&c, argc, argv);

@@ -306,6 +306,7 @@ int main(int argc, char **argv)
                    "  train data.ts epoch3.ts -o epoch4.ts        continue from epoch 3's state",
         .opts = opts,
         .writes_stream = 1,
+        .uses = "train,graph/*,feat/*,model/*,adam/m/model/*,adam/v/model/*,adam/step",
     };
     cli_parse(&c, argc, argv);
     if (o.trans != 0 && o.trans != 1) cli_usage_error("--trans takes 0 or 1 (2, the release's mixed mode, is not supported)");

@@ -259,3 +259,25 @@ PYEOF
         ! ldd "$s" | grep -q 'libblas.so' || { echo "$s links the reference libblas"; false; }
     done
 }
+
+@test "records a stage does not use are skipped while reading, still checksummed" {
+    "$PY" "$ROOT/examples/make_synthetic.py" "$T/syn" --users 60 --items 50 >/dev/null
+    convert-pkl -q "$T/syn" | build-graph -q --pass | train -q --pass --zstd 0 -o "$T/run.ts"
+    run evaluate "$T/run.ts"
+    [ "$status" -eq 0 ]
+    want="$output"
+    # flip one bit deep inside an unused record's payload (the features)
+    "$PY" - "$T/run.ts" "$T/bad.ts" <<'PYEOF'
+import sys
+data = bytearray(open(sys.argv[1], "rb").read())
+at = data.find(b"feat/image") + 400
+data[at] ^= 0x10
+open(sys.argv[2], "wb").write(data)
+PYEOF
+    run evaluate "$T/bad.ts"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"checksum mismatch"* ]]
+    pick "$T/run.ts" --drop 'feat/*' -o "$T/nofeat.ts"
+    run evaluate "$T/nofeat.ts"
+    [ "$output" = "$want" ]
+}
