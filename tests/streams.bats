@@ -263,7 +263,7 @@ PYEOF
 @test "records a stage does not use are skipped while reading, still checksummed" {
     "$PY" "$ROOT/examples/make_synthetic.py" "$T/syn" --users 60 --items 50 >/dev/null
     convert-pkl -q "$T/syn" | build-graph -q --pass | train -q --pass --zstd 0 -o "$T/run.ts"
-    run evaluate "$T/run.ts"
+    run evaluate -q "$T/run.ts"
     [ "$status" -eq 0 ]
     want="$output"
     # flip one bit deep inside an unused record's payload (the features)
@@ -278,6 +278,6 @@ PYEOF
     [ "$status" -eq 1 ]
     [[ "$output" == *"checksum mismatch"* ]]
     pick "$T/run.ts" --drop 'feat/*' -o "$T/nofeat.ts"
-    run evaluate "$T/nofeat.ts"
+    run evaluate -q "$T/nofeat.ts"
     [ "$output" = "$want" ]
 }
