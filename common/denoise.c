@@ -82,9 +82,12 @@ void den_layout_make(const den_config *c, den_layout *l)
 void den_init(const den_layout *l, float *p, rng_t *r)
 {
     for (int k = 0; k < l->nlayers; k++) {
-        double std = sqrt(2.0 / (double)(l->in[k] + l->out[k]));
-        for (int64_t i = 0; i < l->in[k] * l->out[k]; i++) p[l->w[k] + i] = (float)(std * rng_normal(r));
-        for (int64_t i = 0; i < l->out[k]; i++) p[l->b[k] + i] = (float)(0.001 * rng_normal(r));
+        float std = (float)sqrt(2.0 / (double)(l->in[k] + l->out[k]));
+        int64_t nw = l->in[k] * l->out[k];
+        rng_normal_fill(r, p + l->w[k], nw);
+        for (int64_t i = 0; i < nw; i++) p[l->w[k] + i] *= std;
+        rng_normal_fill(r, p + l->b[k], l->out[k]);
+        for (int64_t i = 0; i < l->out[k]; i++) p[l->b[k] + i] *= 0.001f;
     }
 }
 
