@@ -61,6 +61,37 @@ bench: all
 clean:
 	rm -rf build bin
 
-.PHONY: all test bench clean
+# ---- pipelines (pipelines/run.mk): `make tiktok`, `make baby VARIANT=lightgcn`, ... ----
+
+RUNMK := $(MAKE) --no-print-directory -f pipelines/run.mk
+
+tiktok baby sports: all
+	@$(RUNMK) DATASET=$@ run
+
+# The main job on data the project makes itself: a synthetic dataset with
+# planted topics that the item features reveal, DiffMM and the LightGCN
+# baseline side by side.
+DEMO_DATA := runs/demo-data
+demo: all
+	@scripts/deps.sh test
+	@test -f $(DEMO_DATA)/trnMat.pkl || /usr/bin/python3 examples/make_synthetic.py $(DEMO_DATA) \
+	    --users 3000 --items 4000 --per-user 8 --topics 30 --popularity 0 > $(DEMO_DATA).txt
+	@$(RUNMK) DATASET=demo run > /dev/null
+	@$(RUNMK) DATASET=demo VARIANT=lightgcn run > /dev/null
+	@echo "== demo: $$(cat $(DEMO_DATA).txt 2>/dev/null || echo synthetic data), $$($(RUNMK) DATASET=demo print-epochs) epochs"
+	@$(RUNMK) DATASET=demo summary
+	@$(RUNMK) DATASET=demo VARIANT=lightgcn summary
+
+# make plot [DATASET=tiktok] [VARIANT=...] [SEED=...]: the run's curves to a PNG
+plot: all
+	@scripts/deps.sh plot
+	@$(RUNMK) DATASET=$(or $(DATASET),demo) plot
+
+# make ablation-tiktok: DiffMM, no diffusion graphs, no contrastive loss, each
+# single modality, and LightGCN, then one table of their summaries
+ablation-%: all
+	@$(RUNMK) DATASET=$* ablation
+
+.PHONY: all test bench clean tiktok baby sports demo plot
 .SECONDARY:
 -include $(LIBOBJ:.o=.d) $(patsubst stages/%.c,build/stages/%.d,$(wildcard stages/*.c))

@@ -45,6 +45,7 @@ def main():
     ap.add_argument("--items", type=int, default=1000)
     ap.add_argument("--topics", type=int, default=12)
     ap.add_argument("--per-user", type=int, default=20, help="mean interactions per user")
+    ap.add_argument("--popularity", type=float, default=1.0, help="exponent on the heavy-tailed item popularity")
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
     rng = np.random.default_rng(a.seed)
@@ -52,7 +53,7 @@ def main():
     # items: a main topic plus a little of the others
     topic = rng.integers(0, T, I)
     item_vec = np.eye(T)[topic] + 0.15 * rng.random((I, T))
-    popularity = rng.pareto(1.5, I) + 1
+    popularity = (rng.pareto(1.5, I) + 1) ** a.popularity
     # users: like two or three topics
     rows, cols = [], []
     for u in range(U):

@@ -132,11 +132,15 @@ static void show_line(const ts_record *r)
            s.nan ? "  (has NaN)" : "");
 }
 
+static int same_name(const char *name, void *want) { return strcmp(name, want) == 0; }
+
 int main(int argc, char **argv)
 {
     int json = 0;
+    const char *print = NULL;
     cli_opt opts[] = {
         {"json", 0, CLI_FLAG, &json, NULL, "one JSON object per record, for scripts"},
+        {"print", 0, CLI_STR, &print, "NAME", "print the text ('json' field) of metadata record NAME, e.g. log/train"},
         {0},
     };
     cli_stage c = {
@@ -152,6 +156,30 @@ int main(int argc, char **argv)
     static char *stdin_only[] = {"-"};
     char **inputs = c.args_n ? c.args_v : stdin_only;
     int n = c.args_n ? c.args_n : 1;
+    if (print) {                      /* one metadata record's text, for scripts */
+        int found = 0;
+        for (int i = 0; i < n; i++) {
+            ts_reader *rd = ts_reader_open(inputs[i]);
+            if (!rd) cli_die("out of memory");
+            ts_reader_filter(rd, same_name, (void *)print);   /* tensors are read past, not kept */
+            ts_record *r;
+            int st;
+            while ((st = ts_reader_next(rd, &r)) == 1) {
+                if (r->kind == TS_OTHER && r->name && strcmp(r->name, print) == 0) {
+                    char *text = ts_record_str(r, "json");
+                    if (!text) cli_die("record '%s' has no 'json' text", print);
+                    printf("%s\n", text);
+                    free(text);
+                    found = 1;
+                }
+                ts_record_free(r);
+            }
+            if (st < 0) cli_die("reading %s", ts_reader_error(rd));
+            ts_reader_close(rd);
+        }
+        if (!found) cli_die("no metadata record '%s' in the inputs", print);
+        return 0;
+    }
     if (!json) printf("%-28s %-6s %-5s %-16s %10s %12s %12s %12s  %s\n", "name", "kind", "dtype", "shape", "nnz",
                       "min", "max", "mean", "crc32c");
     for (int i = 0; i < n; i++) {

@@ -1,0 +1,27 @@
+#!/bin/sh
+# pipelines/summary.sh: the two epochs worth reporting from a metrics.jsonl:
+# the best validation Recall@20 (with its test metrics: the honest figure)
+# and the best test Recall@20 (the release's protocol).
+# usage: summary.sh METRICS.JSONL TITLE [--table]   (--table: one markdown row)
+set -eu
+awk -v title="$2" -v table="${3:-}" '
+function num(key,   m) { if (match($0, "\"" key "\": [-0-9.e+]+")) { m = substr($0, RSTART, RLENGTH); sub(/.*: /, "", m); return m + 0 } return -1 }
+{
+    e = num("epoch"); tr = num("test_recall@20"); vr = num("val_recall@20"); n++
+    T[e] = sprintf("recall@20 %.4f  ndcg@20 %.4f  precision@20 %.4f", tr, num("test_ndcg@20"), num("test_precision@20"))
+    S[e] = sprintf("%.4f / %.4f", tr, num("test_ndcg@20"))
+    if (tr > best_t) { best_t = tr; et = e }
+    if (vr > best_v) { best_v = vr; ev = e }
+    secs += num("train_seconds") + (num("diffuse_seconds") > 0 ? num("diffuse_seconds") : 0)
+}
+BEGIN { best_t = -1; best_v = -1 }
+END {
+    if (table != "") {
+        printf "| %s | %s | %s |\n", title, (best_v >= 0 ? "epoch " ev ": " S[ev] : "no validation split"), "epoch " et ": " S[et]
+        exit
+    }
+    printf "%s: %d epochs\n", title, n
+    if (best_v >= 0) printf "  best validation epoch %d (val recall@20 %.4f): test %s\n", ev, best_v, T[ev]
+    else printf "  no validation split: no honest epoch choice\n"
+    printf "  best test epoch %d: test %s\n", et, T[et]
+}' "$1"

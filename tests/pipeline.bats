@@ -1,0 +1,119 @@
+#!/usr/bin/env bats
+# pipeline.bats: the make recipes (pipelines/run.mk): epochs as files,
+# resuming, run folders, bounded disk, variants, and the one-pipe example.
+
+load helpers
+
+setup_file() {
+    export SYN="$BATS_FILE_TMPDIR/syn"
+    /usr/bin/python3 "$BATS_TEST_DIRNAME/../examples/make_synthetic.py" "$SYN" --users 300 --items 250 >/dev/null
+}
+
+# runmk ARGS...: the recipe on the small synthetic data, runs under $T/runs
+runmk() {
+    make --no-print-directory -C "$ROOT" -f pipelines/run.mk DATASET=demo DATA="$SYN" RUNS="$T/runs" DIMS=64 "$@"
+}
+
+# strip the timing keys from metrics lines (they differ run to run)
+untimed() { sed -E 's/, "(train|diffuse)_(seconds|t_[a-z]+)": [0-9.e+-]+//g' "$@"; }
+
+@test "the recipe writes every epoch's files, one metrics line per epoch and a summary" {
+    run runmk EPOCHS=3 RUN=r run
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ "$(wc -l < "$T/runs/demo/r/metrics.jsonl")" -eq 3 ]
+    for key in test_recall@20 test_ndcg@20 test_precision@20 val_recall@20 train_bpr train_cl train_seconds \
+               diffuse_loss/image diffuse_seconds; do
+        grep -q "\"$key\"" "$T/runs/demo/r/metrics.jsonl" || { echo "missing $key"; false; }
+    done
+    [[ "$output" == *"best validation epoch"*"best test epoch"* ]]
+}
+
+@test "epoch 0 of the recipe and the one-pipe example give the same metrics" {
+    runmk EPOCHS=1 RUN=r run
+    want=$(grep -o '"test_recall@20": [0-9.]*' "$T/runs/demo/r/metrics.jsonl" | cut -d' ' -f2)
+    run env TRANS=1 DIMS=64 "$ROOT/examples/one-epoch.sh" "$SYN" --reg 1e-4 --cl-method 1
+    echo "$output"
+    [ "$status" -eq 0 ]
+    got=$(grep -o '"recall@20": [0-9.]*' <<< "$output" | cut -d' ' -f2)
+    [ "$got" = "$want" ]
+}
+
+@test "a run killed in the middle continues to the same metrics as one never interrupted" {
+    runmk EPOCHS=3 RUN=whole run
+    runmk EPOCHS=3 RUN=cut run > /dev/null 2>&1 &
+    pid=$!
+    for _ in $(seq 300); do [ -e "$T/runs/demo/cut/e1/diffuse.ts" ] && break; sleep 0.05; done
+    kill -TERM -- "$pid" 2>/dev/null || true
+    pkill -TERM -f "RUN=cut" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    [ ! -e "$T/runs/demo/cut/summary.txt" ]
+    runmk EPOCHS=3 RUN=cut run
+    diff <(untimed "$T/runs/demo/whole/metrics.jsonl") <(untimed "$T/runs/demo/cut/metrics.jsonl")
+}
+
+@test "a finished run does nothing more, and make -n shows what a new one would run" {
+    runmk EPOCHS=2 RUN=r run
+    run runmk EPOCHS=2 RUN=r run
+    [[ "$output" != *"bin/train"* ]]
+    run runmk EPOCHS=3 RUN=r -n run
+    [[ "$output" == *"bin/diffuse"*"e2/diffuse.ts"* ]]
+    [[ "$output" == *"bin/train"*"e2/train.ts"* ]]
+    [ ! -e "$T/runs/demo/r/e2" ]
+}
+
+@test "parameters set on the command line get their own run folder" {
+    run runmk EPOCHS=1 REG=1e-3 print-run
+    [[ "$output" == *"/demo/diffmm-seed421-"*"reg1e-3"* ]]
+    [[ "$output" != *" "* ]]
+    run runmk EPOCHS=1 SEED=7 VARIANT=nocl print-run
+    [[ "$output" == *"/demo/nocl-seed7-"* ]]
+    run runmk EPOCHS=1 print-run
+    a="$output"
+    run runmk EPOCHS=5 print-run
+    [ "$output" = "$a" ]                # more epochs continue the same run
+}
+
+@test "the large state of epochs older than the last two is removed as the run advances" {
+    runmk EPOCHS=4 RUN=r run
+    [ "$(ls "$T/runs/demo/r/e0")" = "metrics.json" ]
+    [ "$(ls "$T/runs/demo/r/e1")" = "metrics.json" ]
+    [ -e "$T/runs/demo/r/e3/diffuse.ts" ] && [ -e "$T/runs/demo/r/e2/train.ts" ]
+}
+
+@test "the variants run: no diffusion, no contrast, one modality, LightGCN" {
+    run runmk EPOCHS=1 VARIANT=nodiff RUN=nodiff run
+    [ "$status" -eq 0 ]
+    [ ! -e "$T/runs/demo/nodiff/e0/diffuse.ts" ] && [ -e "$T/runs/demo/nodiff/e0/train.ts" ]
+    run runmk EPOCHS=1 VARIANT=nocl RUN=nocl run
+    [ "$status" -eq 0 ]
+    grep -q '"train_cl": 0,' "$T/runs/demo/nocl/metrics.jsonl"
+    run runmk EPOCHS=1 MODALITIES=image RUN=img run
+    [ "$status" -eq 0 ]
+    run inspect "$T/runs/demo/img/base.ts"
+    [[ "$output" == *"feat/image"* ]] && [[ "$output" != *"feat/audio"* ]]
+    run runmk EPOCHS=1 VARIANT=lightgcn RUN=lgcn run
+    [ "$status" -eq 0 ]
+    run inspect "$T/runs/demo/lgcn/base.ts"
+    [[ "$output" != *"feat/"* ]]
+}
+
+@test "a dataset without feature files says so and points to the LightGCN baseline" {
+    mkdir "$T/plain"
+    cp "$SYN"/*.pkl "$T/plain/"
+    run make --no-print-directory -C "$ROOT" -f pipelines/run.mk DATASET=baby DATA="$T/plain" RUNS="$T/runs" EPOCHS=1 run
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"no feature files"*"VARIANT=lightgcn"* ]]
+    run make --no-print-directory -C "$ROOT" -f pipelines/run.mk DATASET=baby DATA="$T/plain" RUNS="$T/runs" EPOCHS=1 \
+        VARIANT=lightgcn run
+    [ "$status" -eq 0 ]
+}
+
+@test "the ablation table lists every variant" {
+    run runmk EPOCHS=1 ablation
+    echo "$output"
+    [ "$status" -eq 0 ]
+    for v in diffmm nodiff nocl only-audio only-image lightgcn; do
+        grep -q "^| $v |" "$T/runs/demo/ablation.md" || { echo "no row for $v"; false; }
+    done
+}
