@@ -66,7 +66,7 @@ clean:
 RUNMK := $(MAKE) --no-print-directory -f pipelines/run.mk
 
 tiktok baby sports: all
-	@$(RUNMK) DATASET=$@ run
+	+@$(RUNMK) DATASET=$@ run
 
 # The main job on data the project makes itself: a synthetic dataset with
 # planted topics that the item features reveal, DiffMM and the LightGCN
@@ -90,7 +90,7 @@ plot: all
 # make ablation-tiktok: DiffMM, no diffusion graphs, no contrastive loss, each
 # single modality, and LightGCN, then one table of their summaries
 ablation-%: all
-	@$(RUNMK) DATASET=$* ablation
+	+@$(RUNMK) DATASET=$* ablation
 
 .PHONY: all test bench clean tiktok baby sports demo plot
 .SECONDARY:
