@@ -239,6 +239,20 @@ ts_record *cli_need(cli_stage *c, ts_bag *bag, const char *name)
     return r;
 }
 
+int64_t cli_i64(ts_bag *bag, const char *name, int64_t dflt)
+{
+    ts_record *r = ts_bag_get(bag, name);
+    if (!r) return dflt;
+    if (r->kind != TS_DENSE || r->dtype != DT_I64 || ts_numel(r) != 1) cli_die("'%s' must be one <i8", name);
+    return *(int64_t *)r->data;
+}
+
+void cli_append_line(const char *path, const char *line)
+{
+    FILE *f = fopen(path, "a");
+    if (!f || fprintf(f, "%s\n", line) < 0 || fclose(f) != 0) cli_die("cannot append to %s", path);
+}
+
 /* ---- output ---- */
 
 ts_writer *cli_open(cli_stage *c)

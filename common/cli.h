@@ -52,6 +52,12 @@ void cli_read_inputs(cli_stage *c, ts_bag *bag);
 /* A record that must be in the bag; exits 1 naming it when absent. */
 ts_record *cli_need(cli_stage *c, ts_bag *bag, const char *name);
 
+/* The value of a one-element <i8 record, or dflt when absent; exits 1
+ * when the record has another kind, type or size. */
+int64_t cli_i64(ts_bag *bag, const char *name, int64_t dflt);
+/* Append one line of text to a log file (--log); exits 1 on failure. */
+void cli_append_line(const char *path, const char *line);
+
 /* Open the output (-o or stdout; refuses a terminal with exit 2). */
 ts_writer *cli_open(cli_stage *c);
 /* Write a product; exits 1 on error. */

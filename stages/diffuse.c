@@ -54,14 +54,6 @@ static void parse_dims(const char *s, den_config *c)
     if (c->ndims == 0) cli_usage_error("--dims needs at least one size");
 }
 
-static int64_t load_i64(ts_bag *bag, const char *name, int64_t dflt)
-{
-    ts_record *r = ts_bag_get(bag, name);
-    if (!r) return dflt;
-    if (r->kind != TS_DENSE || r->dtype != DT_I64 || ts_numel(r) != 1) cli_die("'%s' must be one <i8", name);
-    return *(int64_t *)r->data;
-}
-
 /* Copy a tensor of the bag into dst and drop it from the bag (its memory
  * is freed: the denoisers are large); 1 if it was there. */
 static int take_into(ts_bag *bag, const char *name, float *dst, int64_t n)
@@ -104,7 +96,7 @@ static void load_denoiser(ts_bag *bag, const den_layout *l, int mi, const option
     }
     char name[128];
     snprintf(name, sizeof name, "adam/step/denoise/%.63s", dz->name);
-    dz->step = load_i64(bag, name, 0);
+    dz->step = cli_i64(bag, name, 0);
 }
 
 /* The rng of one user's row in one epoch and modality: the same draws
@@ -251,7 +243,7 @@ int main(int argc, char **argv)
         load_denoiser(&bag, &l, m, &o, &dz[m]);
     }
     const float *E = p.item;
-    int64_t epoch = load_i64(&bag, "denoise/epoch", 0);
+    int64_t epoch = cli_i64(&bag, "denoise/epoch", 0);
     cli_note("%lld users, %lld items, %d denoisers of %lld parameters, %d steps", (long long)R->rows,
              (long long)I, rc.nmod, (long long)l.total, o.steps);
 
@@ -310,10 +302,7 @@ int main(int argc, char **argv)
                                   dz[m].name, dz[m].gc / (double)R->rows);
         snprintf(json + k, sizeof json - k, ", \"seconds\": %.3f}", cli_seconds() - t0);
         cli_note("%s", json);
-        if (o.log) {
-            FILE *f = fopen(o.log, "a");
-            if (!f || fprintf(f, "%s\n", json) < 0 || fclose(f) != 0) cli_die("cannot append to %s", o.log);
-        }
+        if (o.log) cli_append_line(o.log, json);
     }
 
     ts_writer *out = cli_open(&c);

@@ -85,14 +85,6 @@ static void find_graphs(cli_stage *c, ts_bag *bag, state *s)
     }
 }
 
-static int64_t load_i64(ts_bag *bag, const char *name, int64_t dflt)
-{
-    ts_record *r = ts_bag_get(bag, name);
-    if (!r) return dflt;
-    if (r->kind != TS_DENSE || r->dtype != DT_I64 || ts_numel(r) != 1) cli_die("'%s' must be one <i8", name);
-    return *(int64_t *)r->data;
-}
-
 /* Parameters and Adam state: from the inputs, or initialised from --seed. */
 static void load_state(ts_bag *bag, const options *o, state *s)
 {
@@ -107,10 +99,10 @@ static void load_state(ts_bag *bag, const options *o, state *s)
     if (!rec_params_load(bag, &s->cfg, s->param, (uint64_t)o->seed))
         cli_note("initialised %lld parameters from seed %d", (long long)s->np, o->seed);
     s->adam = adam_default(o->lr);
-    s->adam.step = load_i64(bag, "adam/step", 0);
+    s->adam.step = cli_i64(bag, "adam/step", 0);
     rec_load_block(bag, s->tens, s->ntens, "adam/m/", s->m);
     rec_load_block(bag, s->tens, s->ntens, "adam/v/", s->v);
-    s->epoch = load_i64(bag, "model/epoch", 0);
+    s->epoch = cli_i64(bag, "model/epoch", 0);
 }
 
 static void setup(cli_stage *c, ts_bag *bag, const options *o, state *s)
@@ -337,10 +329,7 @@ int main(int argc, char **argv)
         run_epoch(&o, &s, w, cw, dX, dZ, &l);
         log_json(&s, &l, json, sizeof json);
         cli_note("%s", json);
-        if (o.log) {
-            FILE *f = fopen(o.log, "a");
-            if (!f || fprintf(f, "%s\n", json) < 0 || fclose(f) != 0) cli_die("cannot append to %s", o.log);
-        }
+        if (o.log) cli_append_line(o.log, json);
     }
     const float *X = rec_forward(cfg, &s.p, &s.g, w, 0, NULL);   /* emb after the update */
 
