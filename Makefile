@@ -42,9 +42,11 @@ build/stages/%.o: stages/%.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
+# linked under a temporary name and renamed: a pipeline running while you
+# rebuild never executes a half-written binary
 bin/%: build/stages/%.o build/libdiffmm.a
 	@mkdir -p bin
-	$(CC) -o $@ $^ $(LDLIBS)
+	$(CC) -o $@.tmp $^ $(LDLIBS) && mv -f $@.tmp $@
 
 build/tests/%: tests/tools/%.c build/libdiffmm.a | $(DEPS_OK)
 	@mkdir -p build/tests

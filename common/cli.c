@@ -247,6 +247,17 @@ int64_t cli_i64(ts_bag *bag, const char *name, int64_t dflt)
     return *(int64_t *)r->data;
 }
 
+void cli_print_json_string(const char *s)
+{
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
+        if (*p == '"' || *p == '\\') printf("\\%c", *p);
+        else if (*p < 0x20) printf("\\u%04x", *p);
+        else putchar(*p);
+    }
+    putchar('"');
+}
+
 void cli_append_line(const char *path, const char *line)
 {
     FILE *f = fopen(path, "a");

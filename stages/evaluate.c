@@ -31,18 +31,6 @@ static void parse_topk(const char *text, int *ks, int *nk)
     }
 }
 
-/* s as a JSON string, escaped. */
-static void print_json_string(const char *s)
-{
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') printf("\\%c", *p);
-        else if (*p < 0x20) printf("\\u%04x", *p);
-        else putchar(*p);
-    }
-    putchar('"');
-}
-
 /* One metric value: null when no user counted. */
 static void print_value(const char *key, int k, double v, int64_t users)
 {
@@ -56,11 +44,11 @@ static void print_result(const char *split, const char *label, const metrics_res
     printf("{");
     if (label) {
         printf("\"label\": ");
-        print_json_string(label);
+        cli_print_json_string(label);
         printf(", ");
     }
     printf("\"split\": ");
-    print_json_string(split);
+    cli_print_json_string(split);
     printf(", \"users\": %lld", (long long)r->users);
     for (int i = 0; i < r->nk; i++) {
         print_value("recall", r->k[i], r->recall[i], r->users);

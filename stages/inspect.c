@@ -71,26 +71,13 @@ static void json_num(double v)
     else printf("null");
 }
 
-/* Print a string as a JSON literal. */
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (; s && *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') printf("\\%c", ch);
-        else if (ch < 0x20) printf("\\u%04x", ch);
-        else putchar(ch);
-    }
-    putchar('"');
-}
-
 static void show_json(const ts_record *r)
 {
     printf("{\"name\": ");
-    if (r->name) json_str(r->name); else printf("null");
+    if (r->name) cli_print_json_string(r->name); else printf("null");
     if (r->kind == TS_OTHER) {
         printf(", \"kind\": \"other\", \"keys\": [");
-        for (size_t i = 0; i < r->nfields; i++) { if (i) printf(", "); json_str(r->fields[i].key); }
+        for (size_t i = 0; i < r->nfields; i++) { if (i) printf(", "); cli_print_json_string(r->fields[i].key); }
         printf("], \"crc32c\": \"%08x\"}\n", ts_record_crc(r));
         return;
     }
