@@ -76,6 +76,7 @@ tiktok baby sports: all
 DEMO_DATA := runs/demo-data
 demo: all
 	@scripts/deps.sh test
+	@mkdir -p $(DEMO_DATA)
 	@test -f $(DEMO_DATA)/trnMat.pkl || /usr/bin/python3 examples/make_synthetic.py $(DEMO_DATA) \
 	    --users 3000 --items 4000 --per-user 8 --topics 30 --popularity 0 > $(DEMO_DATA).txt
 	@$(RUNMK) DATASET=demo run > /dev/null
