@@ -223,8 +223,8 @@ void rec_backward(const rec_config *c, const rec_params *p, const rec_graphs *g,
         /* H_m = H1 + adj B + lambda_adj G_m E,  B = [H1[:U]; E_i],  H1 = adj A_m */
         sp_spmm(g->g_t[m], dx0, d, (float)c->ris_adj_lambda * sm, 1, gE);  /* dE += lambda_adj G^T dH */
         sp_spmm(g->adj_t, dx0, d, sm, 0, t1);                               /* dB = adj^T dH */
-        memcpy(t2, dx0, (size_t)(n * d) * sizeof *t2);                      /* dH1 = dH + [dB[:U]; 0] */
-        dn_axpby(n * d, 0, t2, sm, t2);
+#pragma omp parallel for simd schedule(static)
+        for (int64_t i = 0; i < n * d; i++) t2[i] = sm * dx0[i];             /* dH1 = dH + [dB[:U]; 0] */
         dn_axpby(U * d, 1, t1, 1, t2);
         dn_axpby(I * d, 1, t1 + U * d, 1, gE + U * d);                      /* dE_i += dB[U:] */
         sp_spmm(g->adj_t, t2, d, 1, 0, t1);                                 /* dA = adj^T dH1 */
