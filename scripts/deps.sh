@@ -4,7 +4,7 @@
 # Runs apt-get as root, through sudo otherwise; prints what it installs.
 set -eu
 build="gcc make pkg-config libmsgpack-dev libopenblas-openmp-dev libzstd-dev"
-test="bats bats-support bats-assert python3 python3-numpy python3-msgpack zstd time"
+test="bats bats-support bats-assert python3 python3-numpy python3-msgpack zstd time procps bsdutils"
 plot="gnuplot-nox"
 case "${1:-build}" in
     build) want="$build" ;;
