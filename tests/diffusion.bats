@@ -5,11 +5,7 @@
 load helpers
 
 setup_file() {
-    export SYN="$BATS_FILE_TMPDIR/syn"
-    /usr/bin/python3 "$BATS_TEST_DIRNAME/../examples/make_synthetic.py" "$SYN" --users 300 --items 200 >/dev/null
-    "$BATS_TEST_DIRNAME/../bin/convert-pkl" -q "$SYN" | "$BATS_TEST_DIRNAME/../bin/build-graph" -q --pass \
-        -o "$BATS_FILE_TMPDIR/syn.ts"
-    export DATA="$BATS_FILE_TMPDIR/syn.ts"
+    synthetic_data "$BATS_FILE_TMPDIR" 300 200
     "$BATS_TEST_DIRNAME/../bin/diffuse" -q "$DATA" --dims 64 -o "$BATS_FILE_TMPDIR/d1.ts"
     export D1="$BATS_FILE_TMPDIR/d1.ts"
 }

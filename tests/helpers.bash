@@ -18,3 +18,12 @@ setup() {
 skip_without_data() {
     [ -d "$SHARED/datasets/$1" ] || skip "needs ../shared/datasets/$1 (real data, absent here)"
 }
+
+# synthetic_data DIR USERS ITEMS: a small synthetic dataset in DIR/syn (the
+# release's layout) and its stream with graph/ui in DIR/syn.ts; exports SYN
+# and DATA.  For setup_file.
+synthetic_data() {
+    export SYN="$1/syn" DATA="$1/syn.ts"
+    "$PY" "$ROOT/examples/make_synthetic.py" "$SYN" --users "$2" --items "$3" >/dev/null
+    "$BIN/convert-pkl" -q "$SYN" | "$BIN/build-graph" -q --pass -o "$DATA"
+}
