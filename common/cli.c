@@ -239,6 +239,16 @@ ts_record *cli_need(cli_stage *c, ts_bag *bag, const char *name)
     return r;
 }
 
+const ts_csr *cli_need_csr(cli_stage *c, ts_bag *bag, const char *name, int64_t rows, int64_t cols)
+{
+    ts_record *r = cli_need(c, bag, name);
+    if (r->kind != TS_CSR) cli_die("'%s' must be a csr matrix", name);
+    if (rows >= 0 && (r->csr.rows != rows || r->csr.cols != cols))
+        cli_die("'%s' is %lld x %lld, expected %lld x %lld", name, (long long)r->csr.rows, (long long)r->csr.cols,
+                (long long)rows, (long long)cols);
+    return &r->csr;
+}
+
 int64_t cli_i64(ts_bag *bag, const char *name, int64_t dflt)
 {
     ts_record *r = ts_bag_get(bag, name);

@@ -52,6 +52,9 @@ void cli_read_inputs(cli_stage *c, ts_bag *bag);
 /* A record that must be in the bag; exits 1 naming it when absent. */
 ts_record *cli_need(cli_stage *c, ts_bag *bag, const char *name);
 
+/* A csr record that must be in the bag; with rows >= 0 also of shape
+ * rows x cols.  Exits 1 naming it when absent, of another kind or shape. */
+const ts_csr *cli_need_csr(cli_stage *c, ts_bag *bag, const char *name, int64_t rows, int64_t cols);
 /* The value of a one-element <i8 record, or dflt when absent; exits 1
  * when the record has another kind, type or size. */
 int64_t cli_i64(ts_bag *bag, const char *name, int64_t dflt);

@@ -150,9 +150,7 @@ int main(int argc, char **argv)
 
     ts_bag bag = {0};
     cli_read_inputs(&c, &bag);
-    ts_record *tr = cli_need(&c, &bag, "train");
-    if (tr->kind != TS_CSR) cli_die("'train' must be a csr matrix");
-    const ts_csr *R = &tr->csr;
+    const ts_csr *R = cli_need_csr(&c, &bag, "train", -1, -1);
     if (o.rebuild_k > R->cols) cli_usage_error("--rebuild-k %d exceeds the %lld items", o.rebuild_k, (long long)R->cols);
     den_schedule s;
     den_config dc = {.items = R->cols};

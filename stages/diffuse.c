@@ -212,9 +212,7 @@ int main(int argc, char **argv)
 
     ts_bag bag = {0};
     cli_read_inputs(&c, &bag);
-    ts_record *tr = cli_need(&c, &bag, "train");
-    if (tr->kind != TS_CSR) cli_die("'train' must be a csr matrix");
-    const ts_csr *R = &tr->csr;
+    const ts_csr *R = cli_need_csr(&c, &bag, "train", -1, -1);
     rec_config rc = {.users = R->rows, .items = R->cols, .d = o.latdim, .trans = o.trans};
     const float *feat[REC_MAXMOD];
     rec_modalities(&bag, &rc, feat);

@@ -52,16 +52,6 @@ typedef struct {
 
 /* ---- inputs ---- */
 
-static const ts_csr *need_csr(cli_stage *c, ts_bag *bag, const char *name, int64_t rows, int64_t cols)
-{
-    ts_record *r = cli_need(c, bag, name);
-    if (r->kind != TS_CSR) cli_die("'%s' must be a csr matrix", name);
-    if (rows >= 0 && (r->csr.rows != rows || r->csr.cols != cols))
-        cli_die("'%s' is %lld x %lld, expected %lld x %lld", name, (long long)r->csr.rows, (long long)r->csr.cols,
-                (long long)rows, (long long)cols);
-    return &r->csr;
-}
-
 static void transpose_or_die(const ts_csr *a, ts_csr *at)
 {
     if (sp_transpose(a, at) < 0) cli_die("out of memory transposing a graph");
@@ -75,7 +65,7 @@ static void find_graphs(cli_stage *c, ts_bag *bag, state *s)
         char gname[96];
         snprintf(gname, sizeof gname, "graph/%s", s->cfg.mod[m]);
         if (ts_bag_get(bag, gname)) {
-            s->g.g[m] = need_csr(c, bag, gname, N, N);
+            s->g.g[m] = cli_need_csr(c, bag, gname, N, N);
             transpose_or_die(s->g.g[m], &s->g_t[m]);
             s->g.g_t[m] = &s->g_t[m];
         } else {
@@ -107,7 +97,7 @@ static void load_state(ts_bag *bag, const options *o, state *s)
 
 static void setup(cli_stage *c, ts_bag *bag, const options *o, state *s)
 {
-    s->train = need_csr(c, bag, "train", -1, -1);
+    s->train = cli_need_csr(c, bag, "train", -1, -1);
     rec_config *cfg = &s->cfg;
     cfg->users = s->train->rows;
     cfg->items = s->train->cols;
@@ -117,7 +107,7 @@ static void setup(cli_stage *c, ts_bag *bag, const options *o, state *s)
     cfg->ris_lambda = o->ris_lambda;
     cfg->ris_adj_lambda = o->ris_adj_lambda;
     int64_t N = cfg->users + cfg->items;
-    s->g.adj = need_csr(c, bag, "graph/ui", N, N);
+    s->g.adj = cli_need_csr(c, bag, "graph/ui", N, N);
     transpose_or_die(s->g.adj, &s->adj_t);
     s->g.adj_t = &s->adj_t;
     rec_modalities(bag, cfg, s->g.feat);
