@@ -127,16 +127,19 @@ $(R)/curves.png: $(R)/summary.txt
 # ---- ablation: every variant of this dataset, one table ----
 
 ABLATIONS := diffmm nodiff nocl $(if $(filter-out 0 1,$(words $(ALL_MODS))),$(foreach m,$(ALL_MODS),only-$(m))) lightgcn
+# Each variant runs under its own run-folder name (parameters set on the
+# command line, MODALITIES included, are part of it), so an ablation with
+# LR=... never reuses the default runs.  The table: runs/<dataset>/ablation-seed<S>[-overrides].md
+ABLATION_MD = $(RUNS)/$(DATASET)/ablation-$(patsubst $(VARIANT)-%,%,$(RUN)).md
 ablation:
-	@for v in $(ABLATIONS); do \
-	    case $$v in only-*) extra="MODALITIES=$${v#only-}" ;; *) extra="VARIANT=$$v" ;; esac; \
-	    $(MAKE) --no-print-directory -f pipelines/run.mk DATASET=$(DATASET) $$extra RUN=$$v-seed$(SEED) run > /dev/null \
-	        || exit 1; \
-	done
-	@{ echo "| variant | best val epoch: test Recall@20 / NDCG@20 | best test epoch: Recall@20 / NDCG@20 |"; \
-	   echo "|---|---|---|"; \
-	   for v in $(ABLATIONS); do \
-	       d=$(RUNS)/$(DATASET)/$$v-seed$(SEED); \
-	       pipelines/summary.sh $$d/metrics.jsonl $$v --table; \
-	   done; } > $(RUNS)/$(DATASET)/ablation.md
-	@cat $(RUNS)/$(DATASET)/ablation.md
+	@rows=; for v in $(ABLATIONS); do \
+	    case $$v in only-*) extra="VARIANT=diffmm MODALITIES=$${v#only-}" ;; *) extra="VARIANT=$$v" ;; esac; \
+	    sub="$(MAKE) -s --no-print-directory -f pipelines/run.mk DATASET=$(DATASET) $$extra"; \
+	    d=$$($$sub print-run) || exit 1; \
+	    echo "ablation: $$v in $$d" >&2; \
+	    $$sub run || exit 1; \
+	    rows="$$rows$$(pipelines/summary.sh $$d/metrics.jsonl $$v --table)\n"; \
+	done; \
+	{ echo "| variant | best val epoch: test Recall@20 / NDCG@20 | best test epoch: Recall@20 / NDCG@20 |"; \
+	  echo "|---|---|---|"; printf "$$rows"; } > $(ABLATION_MD).tmp && mv $(ABLATION_MD).tmp $(ABLATION_MD)
+	@cat $(ABLATION_MD)

@@ -113,7 +113,20 @@ untimed() { sed -E 's/, "(train|diffuse)_(seconds|t_[a-z]+)": [0-9.e+-]+//g' "$@
     run runmk EPOCHS=1 ablation
     echo "$output"
     [ "$status" -eq 0 ]
+    table=$(ls "$T"/runs/demo/ablation-seed421*.md)
     for v in diffmm nodiff nocl only-audio only-image lightgcn; do
-        grep -q "^| $v |" "$T/runs/demo/ablation.md" || { echo "no row for $v"; false; }
+        grep -q "^| $v |" "$table" || { echo "no row for $v"; false; }
     done
+}
+
+@test "an ablation with an overridden parameter never reuses the default runs" {
+    runmk EPOCHS=1 RUN=diffmm-seed421 run > /dev/null
+    before=$(ls "$T/runs/demo" | sort)
+    run runmk EPOCHS=1 LR=2e-3 ablation
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"ablation: nodiff in "*"nodiff-seed421-lr2e-3"* ]]
+    # every variant got a new folder named after the override, and its own table
+    [ "$(ls "$T/runs/demo" | grep -c -- '-lr2e-3')" -eq 7 ]
+    for d in $before; do [ -d "$T/runs/demo/$d" ]; done
 }
