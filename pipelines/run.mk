@@ -5,9 +5,9 @@
 # the stages, so a killed make continues from the first unfinished file.
 #
 # Per epoch e (0-based), with base.ts = convert-pkl DATA | build-graph:
-#   e<e>/diffuse.ts  <- base.ts, e<e-1>/diffuse.ts, e<e-1>/train.ts
+#   e<e>/diffuse.ts  <- base.ts, e<e-1>/metrics.json (reads e<e-1>/diffuse.ts, train.ts)
 #   e<e>/augment.ts  <- base.ts, e<e>/diffuse.ts
-#   e<e>/train.ts    <- base.ts, e<e>/augment.ts, e<e-1>/train.ts
+#   e<e>/train.ts    <- base.ts, e<e>/augment.ts (reads e<e-1>/train.ts)
 #   e<e>/metrics.json <- evaluate (test, val) + the stages' logs
 # Variants: diffmm (all of it), nodiff (no diffuse/augment: graph/ui stands
 # in for the modality graphs), nocl (no contrastive loss), lightgcn (no
@@ -61,13 +61,24 @@ run: $(R)/summary.txt
 
 # ---- data ----
 
+# The data files are order-only prerequisites: a copy of the same data with
+# new times (a fresh checkout, a re-mounted share) must not restart a
+# 50-epoch run.  Their content is what counts: base.ts records a checksum
+# of them, and a run whose data changed since then stops with a message.
 SOURCES := $(wildcard $(DATA)/trnMat.pkl $(DATA)/valMat.pkl $(DATA)/tstMat.pkl)
-$(R)/base.ts: $(SOURCES) $(foreach m,$(MODS),$(DATA)/$(m)_feat.npy)
+INPUTS  := $(SOURCES) $(foreach m,$(MODS),$(DATA)/$(m)_feat.npy)
+ifneq ($(wildcard $(R)/base.ts $(R)/inputs.cksum),)
+ifneq ($(shell cat $(INPUTS) 2>/dev/null | cksum),$(shell cat $(R)/inputs.cksum 2>/dev/null || cat $(INPUTS) 2>/dev/null | cksum))
+$(error $(R) was made from other data than $(DATA) holds now; remove the folder, or use RUN=<new name>)
+endif
+endif
+$(R)/base.ts: | $(INPUTS)
 	@test -f "$(DATA)/trnMat.pkl" || { echo "run.mk: no $(DATA)/trnMat.pkl: set DATA to a dataset folder in the release's layout" >&2; exit 1; }
 	@if [ -n "$(filter diffmm nocl nodiff,$(VARIANT))" ] && [ -z "$(MODS)" ]; then \
 	    echo "run.mk: $(DATASET): no feature files (<modality>_feat.npy) in $(DATA): DiffMM needs item features." >&2; \
 	    echo "run.mk: add them to $(DATA), or run the LightGCN baseline: make $(DATASET) VARIANT=lightgcn" >&2; exit 1; fi
 	@mkdir -p $(@D)
+	@cat $(INPUTS) | cksum > $(@D)/inputs.cksum
 	$(BIN)/convert-pkl -q $(SOURCES) $(foreach m,$(MODS),feat/$(m)=$(DATA)/$(m)_feat.npy) \
 	    | $(BIN)/build-graph -q --pass -o $@
 
@@ -75,14 +86,16 @@ $(R)/base.ts: $(SOURCES) $(foreach m,$(MODS),$(DATA)/$(m)_feat.npy)
 
 define epoch_rules
 ifeq ($(DIFFUSION),yes)
-$(R)/e$(1)/diffuse.ts: $(R)/base.ts $(if $(filter 0,$(1)),,$(R)/e$(2)/diffuse.ts $(R)/e$(2)/train.ts)
+$(R)/e$(1)/diffuse.ts: $(R)/base.ts $(PREV_$(1))
 	@mkdir -p $$(@D)
 	$(BIN)/diffuse -q $(R)/base.ts $(if $(filter 0,$(1)),,$(R)/e$(2)/diffuse.ts $(R)/e$(2)/train.ts) \
 	    $(DIFFUSE_OPTS) --zstd 0 -o $$@
 $(R)/e$(1)/augment.ts: $(R)/base.ts $(R)/e$(1)/diffuse.ts
 	$(BIN)/augment -q $(R)/base.ts $(R)/e$(1)/diffuse.ts $(AUGMENT_OPTS) -o $$@
+$(R)/e$(1)/train.ts: $(R)/base.ts $(R)/e$(1)/augment.ts
+else
+$(R)/e$(1)/train.ts: $(R)/base.ts $(PREV_$(1))
 endif
-$(R)/e$(1)/train.ts: $(R)/base.ts $(if $(DIFFUSION),$(R)/e$(1)/augment.ts) $(if $(filter 0,$(1)),,$(R)/e$(2)/train.ts)
 	@mkdir -p $$(@D)
 	$(BIN)/train -q $(R)/base.ts $(if $(DIFFUSION),$(R)/e$(1)/augment.ts) $(if $(filter 0,$(1)),,$(R)/e$(2)/train.ts) \
 	    $(TRAIN_OPTS) -o $$@
@@ -92,6 +105,12 @@ $(R)/e$(1)/metrics.json: $(R)/base.ts $(R)/e$(1)/train.ts
 	@rm -f $(R)/e$(3)/diffuse.ts $(R)/e$(3)/augment.ts $(R)/e$(3)/train.ts
 	@sed -e 's/.*"epoch": \([0-9]*\).*"test_recall@20": \([0-9.e-]*\).*"test_ndcg@20": \([0-9.e-]*\).*/$(RUN) epoch \1: test recall@20 \2, ndcg@20 \3/' $$@
 endef
+# An epoch hangs on the previous one through its metrics.json, a file that
+# stays, never through the previous state files: those are deleted two
+# epochs later, and make re-walks missing intermediate files on every path
+# that reaches them (2^epochs paths when each epoch had two links back).
+# The recipes still read e<e-1>'s state, which exists whenever e<e> is due.
+$(foreach e,$(EPOCH_LIST),$(eval PREV_$(e) := $(if $(filter 0,$(e)),,$(R)/e$(shell expr $(e) - 1)/metrics.json)))
 $(foreach e,$(EPOCH_LIST),$(eval $(call epoch_rules,$(e),$(shell expr $(e) - 1),$(shell expr $(e) - 2))))
 
 # per-epoch state is intermediate: removed after two epochs, never remade

@@ -119,6 +119,37 @@ untimed() { sed -E 's/, "(train|diffuse)_(seconds|t_[a-z]+)": [0-9.e+-]+//g' "$@
     done
 }
 
+@test "a long finished run is checked in a fraction of a second: make stays linear in the epochs" {
+    # 40 epochs on 60 users: each epoch's old state is gone, which once made
+    # make walk 2^epochs paths through the missing files
+    /usr/bin/python3 "$ROOT/examples/make_synthetic.py" "$T/tiny" --users 60 --items 40 >/dev/null
+    tiny() { make --no-print-directory -C "$ROOT" -f pipelines/run.mk DATASET=demo DATA="$T/tiny" RUNS="$T/runs" \
+                  DIMS=8 LATDIM=8 RUN=long "$@"; }
+    tiny EPOCHS=40 run > /dev/null
+    [ "$(ls -d "$T"/runs/demo/long/e*/ | wc -l)" -eq 40 ]
+    run timeout 10 bash -c "$(declare -f tiny); ROOT='$ROOT' T='$T'; tiny EPOCHS=40 -n run"
+    [ "$status" -eq 0 ]
+    [[ "$output" != *"bin/"* ]]
+    run timeout 10 bash -c "$(declare -f tiny); ROOT='$ROOT' T='$T'; tiny EPOCHS=41 -n run"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"e39/train.ts"*"e40/train.ts"* ]]
+}
+
+@test "new times on the same data restart nothing; changed data stops the run with a message" {
+    cp -r "$SYN" "$T/data"
+    runmk DATA="$T/data" EPOCHS=1 RUN=r run > /dev/null
+    touch "$T"/data/*
+    run runmk DATA="$T/data" EPOCHS=1 RUN=r run
+    [ "$status" -eq 0 ]
+    [[ "$output" != *"bin/"* ]]
+    /usr/bin/python3 "$ROOT/examples/make_synthetic.py" "$T/data" --users 300 --items 250 --seed 5 >/dev/null
+    run runmk DATA="$T/data" EPOCHS=2 RUN=r run
+    echo "$output"
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"made from other data"*"RUN="* ]]
+    [ ! -e "$T/runs/demo/r/e1" ]
+}
+
 @test "an ablation with an overridden parameter never reuses the default runs" {
     runmk EPOCHS=1 RUN=diffmm-seed421 run > /dev/null
     before=$(ls "$T/runs/demo" | sort)
