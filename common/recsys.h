@@ -107,6 +107,9 @@ double rec_reg(const float *e, int64_t n, int64_t d, double reg, float *ge);
 typedef struct rec_cl_work rec_cl_work;
 rec_cl_work *rec_cl_work_new(int64_t max_b, int64_t max_r, int64_t d);
 void rec_cl_work_free(rec_cl_work *ws);
+/* rows of the batch per logits block (default 512, at most 1024 and max_b);
+ * returns the block in use.  For benchmarks: results differ by rounding. */
+int64_t rec_cl_work_block(rec_cl_work *ws, int64_t rows);
 double rec_cl(const float *A, const float *B, int64_t R, int64_t d, const int32_t *nodes, int64_t b, double tau,
               double weight, float *dA, float *dB, rec_cl_work *ws);
 

@@ -56,6 +56,19 @@ setup_file() {
     done
 }
 
+@test "the contrastive loss computed in blocks of batch rows keeps every gradient exact" {
+    for k in 1 2 4; do
+        for cl in 0 1; do
+            run "$TOOLS/recsys-fd" --mods 2 --term cl --cl "$cl" --cl-block "$k" --seed 4
+            echo "block $k/$cl: $output"; [ "$status" -eq 0 ]
+        done
+    done
+    run "$TOOLS/recsys-fd" --mods 2 --cl-block 0 --term cl
+    [ "$status" -eq 0 ]
+    run "$TOOLS/recsys-fd" --mods 2 --cl-block 5000
+    [ "$status" -eq 2 ]
+}
+
 @test "LightGCN gradients (no modalities) match finite differences" {
     for layers in 0 1 3; do
         run "$TOOLS/recsys-fd" --mods 0 --layers "$layers"

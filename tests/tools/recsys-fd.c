@@ -3,7 +3,9 @@
  * perturbed in turn; the analytic gradient must satisfy
  * |fd - g| <= 2e-3 + 3e-2 |g| (float32 forward passes, h = 1e-3).
  * usage: recsys-fd [--mods M] [--trans 0|1] [--layers L] [--cl 0|1]
- *                  [--term all|bpr|reg|cl] [--seed N]
+ *                  [--term all|bpr|reg|cl] [--seed N] [--cl-block K]
+ * (--cl-block: batch rows per logits block of the contrastive loss; the
+ * batch has 9 rows, so K < 9 takes the multi-block path.)
  * Prints the worst error per parameter tensor; exits 1 on any failure. */
 #include <math.h>
 #include <stdio.h>
@@ -71,7 +73,7 @@ static ts_csr random_graph(rng_t *r, int edges, double keep)
 
 int main(int argc, char **argv)
 {
-    int seed = 1;
+    int seed = 1, cl_block = 0;
     cfg.nmod = 2; cfg.trans = 1; cfg.gnn_layer = 1;
     for (int a = 1; a + 1 < argc; a += 2) {
         if (!strcmp(argv[a], "--mods")) cfg.nmod = atoi(argv[a + 1]);
@@ -79,6 +81,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[a], "--layers")) cfg.gnn_layer = atoi(argv[a + 1]);
         else if (!strcmp(argv[a], "--cl")) cl_method = atoi(argv[a + 1]);
         else if (!strcmp(argv[a], "--seed")) seed = atoi(argv[a + 1]);
+        else if (!strcmp(argv[a], "--cl-block")) cl_block = atoi(argv[a + 1]);
         else if (!strcmp(argv[a], "--term")) {
             const char *t = argv[a + 1];
             term_bpr = !strcmp(t, "all") || !strcmp(t, "bpr");
@@ -119,6 +122,10 @@ int main(int argc, char **argv)
     for (int64_t k = 0; k < np; k++) P[k] = (float)(0.5 * rng_normal(&r));
     work = rec_work_new(&cfg);
     clw = rec_cl_work_new(B, U > I ? U : I, D);
+    if (clw && cl_block && rec_cl_work_block(clw, cl_block) != cl_block) {
+        fprintf(stderr, "recsys-fd: --cl-block %d refused\n", cl_block);
+        return 2;
+    }
 
     loss_at(&p, &gp, G, np);
     int fails = 0;
