@@ -161,6 +161,9 @@ int main(int argc, char **argv)
     ts_writer *out = NULL;
     ts_record *graphs[64];
     int ng = 0;
+    double start = cli_seconds();
+    char json[2048];
+    size_t jn = (size_t)snprintf(json, sizeof json, "{\"stage\": \"augment\", \"epoch\": %lld", (long long)epoch);
     for (size_t i = 0; i < bag.n && ng < 64; i++) {
         const char *name = bag.recs[i]->name;
         if (!name || strncmp(name, "feat/", 5) != 0) continue;
@@ -182,14 +185,20 @@ int main(int argc, char **argv)
         snprintf(gname, sizeof gname, "graph/%.63s", mod);
         cli_note("%s: %lld edges regenerated, %lld of %lld entries kept, %.2f s", gname, (long long)ne,
                  (long long)g.nnz, (long long)before, cli_seconds() - t0);
+        if (jn < sizeof json)
+            jn += (size_t)snprintf(json + jn, sizeof json - jn, ", \"edges/%.63s\": %lld", mod, (long long)g.nnz);
         graphs[ng] = ts_csr_new(gname, &g);
         if (!graphs[ng]) cli_die("out of memory");
         ng++;
         free(p); free(eu); free(ei);
     }
     if (ng == 0) cli_die("no item features (`feat/<m>`) in the inputs: no modality to regenerate");
+    if (jn < sizeof json) snprintf(json + jn, sizeof json - jn, ", \"seconds\": %.3f}", cli_seconds() - start);
+    ts_record *log = ts_meta_new("log/augment", json);
+    if (!log) cli_die("out of memory");
     out = cli_open(&c);
     for (int i = 0; i < ng; i++) cli_write(&c, out, graphs[i]);
+    cli_write(&c, out, log);
     cli_close(&c, out, &bag);
     for (int i = 0; i < ng; i++) ts_record_free(graphs[i]);
     ts_bag_free(&bag);

@@ -15,7 +15,7 @@ runmk() {
 }
 
 # strip the timing keys from metrics lines (they differ run to run)
-untimed() { sed -E 's/, "(train|diffuse)_(seconds|t_[a-z]+)": [0-9.e+-]+//g' "$@"; }
+untimed() { sed -E 's/, "(train|diffuse|augment|evaluate)_(seconds|t_[a-z]+)": [0-9.e+-]+//g' "$@"; }
 
 @test "the recipe writes every epoch's files, one metrics line per epoch and a summary" {
     run runmk EPOCHS=3 RUN=r run
@@ -23,7 +23,7 @@ untimed() { sed -E 's/, "(train|diffuse)_(seconds|t_[a-z]+)": [0-9.e+-]+//g' "$@
     [ "$status" -eq 0 ]
     [ "$(wc -l < "$T/runs/demo/r/metrics.jsonl")" -eq 3 ]
     for key in test_recall@20 test_ndcg@20 test_precision@20 val_recall@20 train_bpr train_cl train_seconds \
-               diffuse_loss/image diffuse_seconds; do
+               diffuse_loss/image diffuse_seconds augment_edges/image augment_seconds evaluate_seconds; do
         grep -q "\"$key\"" "$T/runs/demo/r/metrics.jsonl" || { echo "missing $key"; false; }
     done
     [[ "$output" == *"best validation epoch"*"best test epoch"* ]]
