@@ -15,6 +15,15 @@
 void dn_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
              const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
+/* Products with a 64-wide result that read a large G in place, unpacked
+ * (dense_n64.c), for the contrastive loss's backward pass:
+ *   dn_gemm_n64: Y [M x 64] = alpha G [M x K] B [K x 64]
+ *   dn_gemm_t64: Y [R x 64] = beta Y + alpha G^T A, G [M x R], A [M x 64]
+ * G's rows are ldg floats apart; B, A and Y rows are 64 floats. */
+void dn_gemm_n64(int64_t M, int64_t K, float alpha, const float *G, int64_t ldg, const float *B, float *Y);
+void dn_gemm_t64(int64_t R, int64_t M, float alpha, const float *G, int64_t ldg, const float *A, float beta,
+                 float *Y);
+
 /* y = x / max(||x||, 1e-12) per row; norm[i] = ||x_i|| (unclamped).
  * x, y: n x d (may alias); norm: n. */
 void dn_normalize_rows(const float *x, int64_t n, int64_t d, float *y, float *norm);

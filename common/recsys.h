@@ -110,6 +110,9 @@ void rec_cl_work_free(rec_cl_work *ws);
 /* rows of the batch per logits block (default 512, at most 1024 and max_b);
  * returns the block in use.  For benchmarks: results differ by rounding. */
 int64_t rec_cl_work_block(rec_cl_work *ws, int64_t rows);
+/* d = 64: the backward products by dense_n64.c (on, the default) or by
+ * OpenBLAS (off).  For tests and benchmarks. */
+void rec_cl_work_unpacked(rec_cl_work *ws, int on);
 double rec_cl(const float *A, const float *B, int64_t R, int64_t d, const int32_t *nodes, int64_t b, double tau,
               double weight, float *dA, float *dB, rec_cl_work *ws);
 

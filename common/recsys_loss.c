@@ -45,6 +45,7 @@ double rec_reg(const float *e, int64_t n, int64_t d, double reg, float *ge)
 
 struct rec_cl_work {
     int64_t max_b, max_r, block;
+    int unpacked;          /* d = 64: the backward products by dense_n64.c */
     float *an, *anorm;     /* [b x d], [b]  normalised picked rows of A */
     float *bn, *bnorm;     /* [R x d], [R]  normalised rows of B */
     float *s;              /* [block x R]   one block's logits, then their gradient */
@@ -60,6 +61,7 @@ rec_cl_work *rec_cl_work_new(int64_t max_b, int64_t max_r, int64_t d)
     w->max_b = max_b;
     w->max_r = max_r;
     w->block = REC_CL_BLOCK;
+    w->unpacked = 1;
     int64_t rows = max_b < REC_CL_MAX_BLOCK ? max_b : REC_CL_MAX_BLOCK;
     w->an = ts_alloc((size_t)(max_b * d) * 4);
     w->anorm = ts_alloc((size_t)max_b * 4);
@@ -82,6 +84,8 @@ int64_t rec_cl_work_block(rec_cl_work *w, int64_t rows)
     if (rows >= 1 && rows <= REC_CL_MAX_BLOCK && rows <= w->max_b) w->block = rows;
     return w->block;
 }
+
+void rec_cl_work_unpacked(rec_cl_work *w, int on) { w->unpacked = on; }
 
 void rec_cl_work_free(rec_cl_work *w)
 {
@@ -109,8 +113,13 @@ double rec_cl(const float *A, const float *B, int64_t R, int64_t d, const int32_
         /* loss_k = logsumexp(S_k) - S_k,node_k; S becomes dLoss/dS */
         dn_softmax_xent_rows(w->s, kb, R, nodes + k0, scale, w->loss + k0);
         /* dan = dS bn / tau: [kb x R] [R x d];  dbn += dS^T an / tau: [R x kb] [kb x d] */
-        dn_gemm(0, 0, kb, d, R, inv_tau, w->s, R, w->bn, d, 0, w->dan + k0 * d, d);
-        dn_gemm(1, 0, R, d, kb, inv_tau, w->s, R, an, d, k0 ? 1.0f : 0.0f, w->dbn, d);
+        if (d == 64 && w->unpacked) {
+            dn_gemm_n64(kb, R, inv_tau, w->s, R, w->bn, w->dan + k0 * d);
+            dn_gemm_t64(R, kb, inv_tau, w->s, R, an, k0 ? 1.0f : 0.0f, w->dbn);
+        } else {
+            dn_gemm(0, 0, kb, d, R, inv_tau, w->s, R, w->bn, d, 0, w->dan + k0 * d, d);
+            dn_gemm(1, 0, R, d, kb, inv_tau, w->s, R, an, d, k0 ? 1.0f : 0.0f, w->dbn, d);
+        }
     }
     double loss = 0;
     for (int64_t k = 0; k < b; k++) loss += w->loss[k];

@@ -69,6 +69,13 @@ setup_file() {
     [ "$status" -eq 2 ]
 }
 
+@test "the unpacked 64-wide products agree with OpenBLAS, alone and inside the contrastive loss" {
+    run "$TOOLS/gemm64-check"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ "$(grep -c ' ok$' <<< "$output")" -eq 39 ]
+}
+
 @test "LightGCN gradients (no modalities) match finite differences" {
     for layers in 0 1 3; do
         run "$TOOLS/recsys-fd" --mods 0 --layers "$layers"

@@ -1,7 +1,8 @@
 /* cl-bench: times the contrastive loss at TikTok's shapes (1024 batch rows
  * against 9308 user rows, d = 64) and its three matrix products alone, and
  * prints the flop rates: where the recommender's epoch goes.  rec_cl is
- * timed with its logits in blocks of 1024 (all at once) down to 32 rows.
+ * timed with its logits in blocks of 1024 (all at once) down to 128 rows,
+ * its backward products by OpenBLAS and by dense_n64.c.
  * usage: cl-bench [REPS] */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,25 +38,31 @@ int main(int argc, char **argv)
     for (int64_t i = 0; i < b; i++) t[i] = nodes[i];
     for (int k = 0; k < reps; k++) dn_softmax_xent_rows(S, b, R, t, 1.0f, loss);
     double t4 = cli_seconds();
-    static const int64_t blocks[] = {1024, 512, 256, 128, 64, 32};
-    double tb[6];
-    for (int j = 0; j < 6; j++) {
-        rec_cl_work_block(w, blocks[j]);
-        rec_cl(A, Bm, R, d, nodes, b, 0.5, 0.01, dA, dB, w);      /* warm */
-        double s0 = cli_seconds();
-        for (int k = 0; k < reps; k++) rec_cl(A, Bm, R, d, nodes, b, 0.5, 0.01, dA, dB, w);
-        tb[j] = (cli_seconds() - s0) / reps;
-    }
+    for (int k = 0; k < reps; k++) dn_gemm_n64(b, R, 1, S, R, Bm, o);
+    double t6 = cli_seconds();
+    for (int k = 0; k < reps; k++) dn_gemm_t64(R, b, 1, S, R, A, 0, o);
+    double t7 = cli_seconds();
     printf("S = A B^T        [%lld x %lld x %lld]  %7.2f ms  %6.1f Gflop/s\n", (long long)b, (long long)R, (long long)d,
            (t1 - t0) / reps * 1e3, flop / ((t1 - t0) / reps) / 1e9);
-    printf("dA = dS B        [%lld x %lld x %lld]  %7.2f ms  %6.1f Gflop/s\n", (long long)b, (long long)d, (long long)R,
-           (t2 - t1) / reps * 1e3, flop / ((t2 - t1) / reps) / 1e9);
-    printf("dB = dS^T A      [%lld x %lld x %lld]  %7.2f ms  %6.1f Gflop/s\n", (long long)R, (long long)d, (long long)b,
-           (t3 - t2) / reps * 1e3, flop / ((t3 - t2) / reps) / 1e9);
+    printf("dA = dS B        [%lld x %lld x %lld]  %7.2f ms  %6.1f Gflop/s  unpacked %7.2f ms  %6.1f Gflop/s\n",
+           (long long)b, (long long)d, (long long)R, (t2 - t1) / reps * 1e3, flop / ((t2 - t1) / reps) / 1e9,
+           (t6 - t4) / reps * 1e3, flop / ((t6 - t4) / reps) / 1e9);
+    printf("dB = dS^T A      [%lld x %lld x %lld]  %7.2f ms  %6.1f Gflop/s  unpacked %7.2f ms  %6.1f Gflop/s\n",
+           (long long)R, (long long)d, (long long)b, (t3 - t2) / reps * 1e3, flop / ((t3 - t2) / reps) / 1e9,
+           (t7 - t6) / reps * 1e3, flop / ((t7 - t6) / reps) / 1e9);
     printf("softmax-xent     [%lld x %lld]         %7.2f ms  %6.2f ns/elem\n", (long long)b, (long long)R,
            (t4 - t3) / reps * 1e3, (t4 - t3) / reps / (double)(b * R) * 1e9);
-    for (int j = 0; j < 6; j++)
-        printf("rec_cl, blocks of %4lld rows          %7.2f ms  %6.1f Gflop/s (3 products)\n", (long long)blocks[j],
-               tb[j] * 1e3, 3 * flop / tb[j] / 1e9);
+    static const int64_t blocks[] = {1024, 512, 256, 128};
+    for (int u = 0; u < 2; u++)
+        for (int j = 0; j < 4; j++) {
+            rec_cl_work_block(w, blocks[j]);
+            rec_cl_work_unpacked(w, u);
+            rec_cl(A, Bm, R, d, nodes, b, 0.5, 0.01, dA, dB, w);      /* warm */
+            double s0 = cli_seconds();
+            for (int k = 0; k < reps; k++) rec_cl(A, Bm, R, d, nodes, b, 0.5, 0.01, dA, dB, w);
+            double tb = (cli_seconds() - s0) / reps;
+            printf("rec_cl, blocks of %4lld rows, backward %-8s %7.2f ms  %6.1f Gflop/s (3 products)\n",
+                   (long long)blocks[j], u ? "unpacked" : "OpenBLAS", tb * 1e3, 3 * flop / tb / 1e9);
+        }
     return 0;
 }
