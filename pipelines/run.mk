@@ -102,7 +102,7 @@ endif
 $(R)/e$(1)/metrics.json: $(R)/base.ts $(R)/e$(1)/train.ts
 	@pipelines/metrics.sh $(BIN) $(R) $(1) $(DIFFUSION) > $$@.tmp && mv $$@.tmp $$@
 	@ls $(R)/e*/metrics.json | sort -t e -k2 -V | xargs cat > $(R)/metrics.jsonl.tmp && mv $(R)/metrics.jsonl.tmp $(R)/metrics.jsonl
-	@rm -f $(R)/e$(3)/diffuse.ts $(R)/e$(3)/augment.ts $(R)/e$(3)/train.ts
+	@for d in $(R)/e*/; do n=$$$${d%/}; n=$$$${n##*/e}; [ "$$$$n" -gt $(3) ] || rm -f $$$$d/diffuse.ts $$$$d/augment.ts $$$$d/train.ts; done
 	@sed -e 's/.*"epoch": \([0-9]*\).*"test_recall@20": \([0-9.e-]*\).*"test_ndcg@20": \([0-9.e-]*\).*/$(RUN) epoch \1: test recall@20 \2, ndcg@20 \3/' $$@
 endef
 # An epoch hangs on the previous one through its metrics.json, a file that

@@ -75,10 +75,19 @@ untimed() { sed -E 's/, "(train|diffuse|augment|evaluate)_(seconds|t_[a-z]+)": [
 }
 
 @test "the large state of epochs older than the last two is removed as the run advances" {
+    runmk EPOCHS=2 RUN=r run
+    cp -p -r "$T/runs/demo/r/e0" "$T/e0-state"
     runmk EPOCHS=4 RUN=r run
     [ "$(ls "$T/runs/demo/r/e0")" = "metrics.json" ]
     [ "$(ls "$T/runs/demo/r/e1")" = "metrics.json" ]
     [ -e "$T/runs/demo/r/e3/diffuse.ts" ] && [ -e "$T/runs/demo/r/e2/train.ts" ]
+    # state left behind by a make killed between two of its steps goes too
+    cp -p "$T"/e0-state/*.ts "$T/runs/demo/r/e0/"
+    run runmk EPOCHS=5 RUN=r run
+    [ "$status" -eq 0 ]
+    [[ "$output" != *"e0/"* ]]
+    [ "$(ls "$T/runs/demo/r/e0")" = "metrics.json" ]
+    [ "$(ls "$T/runs/demo/r/e2")" = "metrics.json" ]
 }
 
 @test "the variants run: no diffusion, no contrast, one modality, LightGCN" {
