@@ -16,7 +16,11 @@ line="{\"epoch\": $e, $test"
 [ -n "$val" ] && line="$line, $val"
 line="$line, $train"
 if [ -n "$diff" ]; then
-    d=$("$bin/inspect" --print log/diffuse "$r/e$e/diffuse.ts" | sed 's/"stage": "diffuse", //; s/"epoch": [0-9]*, //' | flat diffuse_)
+    # diffuse's log line from its sidecar file (the last line: a re-run appends),
+    # else from the 325 MB stream itself
+    if [ -s "$r/e$e/diffuse.log" ]; then d=$(tail -n 1 "$r/e$e/diffuse.log")
+    else d=$("$bin/inspect" --print log/diffuse "$r/e$e/diffuse.ts"); fi
+    d=$(printf '%s\n' "$d" | sed 's/"stage": "diffuse", //; s/"epoch": [0-9]*, //' | flat diffuse_)
     line="$line, $d"
     a=$("$bin/inspect" --print log/augment "$r/e$e/augment.ts" 2>/dev/null \
         | sed 's/"stage": "augment", //; s/"epoch": [0-9]*, //' | flat augment_ || true)

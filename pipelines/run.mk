@@ -63,12 +63,13 @@ run: $(R)/summary.txt
 
 # The data files are order-only prerequisites: a copy of the same data with
 # new times (a fresh checkout, a re-mounted share) must not restart a
-# 50-epoch run.  Their content is what counts: base.ts records a checksum
-# of them, and a run whose data changed since then stops with a message.
+# 50-epoch run.  Their content is what counts: making base.ts records a
+# checksum of them in inputs.cksum, and a run whose data changed since
+# then stops with a message.
 SOURCES := $(wildcard $(DATA)/trnMat.pkl $(DATA)/valMat.pkl $(DATA)/tstMat.pkl)
 INPUTS  := $(SOURCES) $(foreach m,$(MODS),$(DATA)/$(m)_feat.npy)
-ifneq ($(wildcard $(R)/base.ts $(R)/inputs.cksum),)
-ifneq ($(shell cat $(INPUTS) 2>/dev/null | cksum),$(shell cat $(R)/inputs.cksum 2>/dev/null || cat $(INPUTS) 2>/dev/null | cksum))
+ifneq ($(wildcard $(R)/inputs.cksum),)
+ifneq ($(shell cat $(INPUTS) 2>/dev/null | cksum),$(shell cat $(R)/inputs.cksum))
 $(error $(R) was made from other data than $(DATA) holds now; remove the folder, or use RUN=<new name>)
 endif
 endif
@@ -78,9 +79,9 @@ $(R)/base.ts: | $(INPUTS)
 	    echo "run.mk: $(DATASET): no feature files (<modality>_feat.npy) in $(DATA): DiffMM needs item features." >&2; \
 	    echo "run.mk: add them to $(DATA), or run the LightGCN baseline: make $(DATASET) VARIANT=lightgcn" >&2; exit 1; fi
 	@mkdir -p $(@D)
-	@cat $(INPUTS) | cksum > $(@D)/inputs.cksum
 	$(BIN)/convert-pkl -q $(SOURCES) $(foreach m,$(MODS),feat/$(m)=$(DATA)/$(m)_feat.npy) \
 	    | $(BIN)/build-graph -q --pass -o $@
+	@cat $(INPUTS) | cksum > $(@D)/inputs.cksum.tmp && mv $(@D)/inputs.cksum.tmp $(@D)/inputs.cksum
 
 # ---- one epoch ----
 
@@ -89,7 +90,7 @@ ifeq ($(DIFFUSION),yes)
 $(R)/e$(1)/diffuse.ts: $(R)/base.ts $(PREV_$(1))
 	@mkdir -p $$(@D)
 	$(BIN)/diffuse -q $(R)/base.ts $(if $(filter 0,$(1)),,$(R)/e$(2)/diffuse.ts $(R)/e$(2)/train.ts) \
-	    $(DIFFUSE_OPTS) --zstd 0 -o $$@
+	    $(DIFFUSE_OPTS) --zstd 0 --log $(R)/e$(1)/diffuse.log -o $$@
 $(R)/e$(1)/augment.ts: $(R)/base.ts $(R)/e$(1)/diffuse.ts
 	$(BIN)/augment -q $(R)/base.ts $(R)/e$(1)/diffuse.ts $(AUGMENT_OPTS) -o $$@
 $(R)/e$(1)/train.ts: $(R)/base.ts $(R)/e$(1)/augment.ts
