@@ -201,6 +201,7 @@ int main(int argc, char **argv)
     cli_write(&c, out, log);
     cli_close(&c, out, &bag);
     for (int i = 0; i < ng; i++) ts_record_free(graphs[i]);
+    ts_record_free(log);
     ts_bag_free(&bag);
     return 0;
 }
