@@ -21,8 +21,14 @@ import numpy as np
 
 def coo_pickle(rows, cols, shape, path):
     """Pickle a scipy.sparse coo_matrix without scipy: a stand-in class that
-    pickles under the old module path the release's files use."""
-    mod = sys.modules.setdefault("scipy.sparse.coo", types.ModuleType("scipy.sparse.coo"))
+    pickles under the old module path the release's files use.  pickle looks
+    the class up again by importing its module, parents first, so stand-in
+    modules for "scipy" and "scipy.sparse" are registered too: the real scipy
+    is never imported, whether it is installed or not (the bytes are the same
+    either way)."""
+    for name in ("scipy", "scipy.sparse", "scipy.sparse.coo"):
+        sys.modules.setdefault(name, types.ModuleType(name))
+    mod = sys.modules["scipy.sparse.coo"]
 
     class coo_matrix:  # noqa: N801 (scipy's name)
         pass

@@ -1,10 +1,28 @@
 #!/bin/sh
 # deps.sh: install the Debian packages the project needs, if any are missing.
-# Usage: scripts/deps.sh build|test|plot   (each set includes the ones before)
+# Usage: scripts/deps.sh [--versions] build|test|plot
+#   build  compiler and libraries          test  + what the suites run and compare with
+#   plot   + gnuplot for `make plot`       (each set includes the ones before)
+#   --versions  install nothing; print each package of the set and its
+#               installed version, one line each (CI's log shows what it saw)
 # Runs apt-get as root, through sudo otherwise; prints what it installs.
+#
+# Why each package:
+#   gcc make pkg-config      the build (gcc brings OpenMP: libgomp)
+#   libmsgpack-dev           msgpack-c: the tensor streams' encoding
+#   libopenblas-openmp-dev   OpenBLAS built with OpenMP: dense products, sharing gcc's thread pool
+#   libzstd-dev              zstd compression of streams
+#   bats bats-support bats-assert   the test suites
+#   python3 python3-numpy python3-msgpack   fixture generators, the Python stream reader, the demo's data
+#   python3-scipy            the strongest checks of convert-pkl and build-graph compare with scipy
+#   zstd                     the command-line tool, to check our frames against it
+#   time procps bsdutils     peak memory (GNU time), pkill in the kill-and-resume tests, script(1)
+#   gnuplot-nox              make plot
 set -eu
+versions=0
+[ "${1:-}" = "--versions" ] && { versions=1; shift; }
 build="gcc make pkg-config libmsgpack-dev libopenblas-openmp-dev libzstd-dev"
-test="bats bats-support bats-assert python3 python3-numpy python3-msgpack zstd time procps bsdutils"
+test="bats bats-support bats-assert python3 python3-numpy python3-scipy python3-msgpack zstd time procps bsdutils"
 plot="gnuplot-nox"
 case "${1:-build}" in
     build) want="$build" ;;
@@ -12,6 +30,13 @@ case "${1:-build}" in
     plot) want="$build $test $plot" ;;
     *) echo "deps.sh: unknown set '$1' (build|test|plot)" >&2; exit 2 ;;
 esac
+if [ $versions = 1 ]; then
+    for p in $want; do
+        v=$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null) || v=""
+        echo "deps: $p ${v:-not installed}"
+    done
+    exit 0
+fi
 missing=""
 for p in $want; do
     dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -19,7 +44,7 @@ done
 [ -z "$missing" ] && exit 0
 echo "deps.sh: installing missing Debian packages:$missing" >&2
 if [ "$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; else
-    echo "deps.sh: not root and no sudo; install these by hand:$missing" >&2; exit 1
+    echo "deps.sh: not root and no sudo; install these by hand, then run make again:$missing" >&2; exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq >&2

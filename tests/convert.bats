@@ -133,17 +133,18 @@ PYEOF
     [ "$status" -eq 2 ]
 }
 
-# need_real DATASET: skip unless the real data and scipy are here.
+# need_real DATASET: skip unless the real data is here; fail without scipy.
 need_real() {
     skip_without_data "$1"
-    "$PY" -c 'import scipy' 2>/dev/null || skip "needs scipy to compare with (not needed elsewhere)"
+    need_python scipy
 }
 
-# real_check DATASET: scipy's matrices and numpy's features equal ours.
-real_check() {
-    convert-pkl -q "$SHARED/datasets/$1" -o "$T/d.ts"
+# scipy_check DIR: scipy's matrices and numpy's features of the dataset in
+# DIR equal what convert-pkl makes of it.
+scipy_check() {
+    convert-pkl -q "$1" -o "$T/d.ts"
     cd "$ROOT"
-    "$PY" - "$SHARED/datasets/$1" "$T/d.ts" <<'PYEOF'
+    "$PY" - "$1" "$T/d.ts" <<'PYEOF'
 import glob, os, pickle, sys
 import numpy as np
 sys.path.insert(0, "examples")
@@ -171,7 +172,7 @@ PYEOF
 
 @test "TikTok converts to exactly scipy's matrices and numpy's features" {
     need_real tiktok
-    run real_check tiktok
+    run scipy_check "$SHARED/datasets/tiktok"
     echo "$output"
     [ "$status" -eq 0 ]
     [[ "$output" == *"feat/image: (6710, 128) identical"* ]]
@@ -179,14 +180,56 @@ PYEOF
 
 @test "Baby converts to exactly scipy's matrices" {
     need_real baby
-    run real_check baby
+    run scipy_check "$SHARED/datasets/baby"
     echo "$output"
     [ "$status" -eq 0 ]
 }
 
 @test "Sports (no validation file) converts to exactly scipy's matrices" {
     need_real sports
-    run real_check sports
+    run scipy_check "$SHARED/datasets/sports"
     echo "$output"
     [ "$status" -eq 0 ]
+}
+
+@test "the demo's data generator needs numpy alone: it runs where scipy cannot be imported" {
+    run "$PY" "$ROOT/tests/tools/without_scipy.py" "$ROOT/examples/make_synthetic.py" "$T/syn" --users 40 --items 30
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"40 users, 30 items"* ]]
+    # the guard is real: a script that needs scipy fails under it
+    echo 'import scipy.sparse' > "$T/needs.py"
+    run "$PY" "$ROOT/tests/tools/without_scipy.py" "$T/needs.py"
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"scipy is hidden"* ]]
+    # and scipy reads what the generator wrote as the matrices convert-pkl makes
+    need_python scipy
+    run scipy_check "$T/syn"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"train: 40 x 30"*"identical"* ]]
+    [[ "$output" == *"feat/audio: (30, 16) identical"* ]]
+}
+
+@test "matrices pickled by scipy itself, as coo, csr and csc at protocols 2 to 5, convert to exactly scipy's" {
+    need_python scipy numpy
+    "$PY" - "$T/d" <<'PYEOF'
+import os, pickle, sys
+import numpy as np, scipy.sparse as sp
+d = sys.argv[1]; os.makedirs(d)
+r = np.random.default_rng(5)
+U, I = 70, 45
+for k, (name, fmt, proto) in enumerate([("trnMat.pkl", "coo", 2), ("valMat.pkl", "csr", 4), ("tstMat.pkl", "csc", 5)]):
+    m = sp.random(U, I, density=0.08 + 0.02 * k, format=fmt, random_state=k, dtype=np.float64)
+    m.data[:] = r.choice([1.0, 2.0, 0.5], m.nnz)
+    with open(os.path.join(d, name), "wb") as f:
+        pickle.dump(m, f, protocol=proto)
+np.save(os.path.join(d, "image_feat.npy"), r.standard_normal((I, 6)).astype(np.float32))
+PYEOF
+    run scipy_check "$T/d"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"train: 70 x 45"*"identical"* ]]
+    [[ "$output" == *"val: 70 x 45"*"identical"* ]]
+    [[ "$output" == *"test: 70 x 45"*"identical"* ]]
 }

@@ -45,8 +45,8 @@ PYEOF
 }
 
 @test "schedule, time embedding, losses, gradients and the reverse process match the release" {
-    [ -f "$SHARED/golden/diffusion.ts" ] || skip "needs ../shared/golden"
-    run "$TOOLS/denoise-golden" "$SHARED/golden/diffusion.ts"
+    same_as_shared_golden diffusion.ts
+    run "$TOOLS/denoise-golden" "$GOLDEN/diffusion.ts"
     echo "$output"
     [ "$status" -eq 0 ]
     [[ "$output" == *"reverse/x (sparse first step)"*ok* ]]

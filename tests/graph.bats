@@ -194,7 +194,7 @@ gc() { "$PY" "$ROOT/tests/tools/graph_check.py" "$@"; }
 
 @test "on TikTok, convert-pkl | build-graph gives exactly the release's scipy graph" {
     skip_without_data tiktok
-    "$PY" -c 'import scipy' 2>/dev/null || skip "needs scipy"
+    need_python scipy
     run bash -c "convert-pkl '$SHARED/datasets/tiktok' | build-graph -o '$T/g.ts'"
     echo "$output"
     [ "$status" -eq 0 ]
@@ -203,4 +203,16 @@ gc() { "$PY" "$ROOT/tests/tools/graph_check.py" "$@"; }
     echo "$output"
     [ "$status" -eq 0 ]
     "$TOOLS/graph-check" bench "$T/g.ts" graph/ui 64 11 | sed "s/^/# /" >&3 || true
+}
+
+@test "on the synthetic data, convert-pkl | build-graph gives exactly the release's scipy graph" {
+    need_python scipy
+    "$PY" "$ROOT/examples/make_synthetic.py" "$T/syn" --users 250 --items 180 > /dev/null
+    run bash -c "convert-pkl '$T/syn' | build-graph -o '$T/g.ts'"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"graph/ui: 430 x 430"* ]]
+    run gc release "$T/syn/trnMat.pkl" "$T/g.ts"
+    echo "$output"
+    [ "$status" -eq 0 ]
 }

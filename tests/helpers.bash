@@ -1,11 +1,13 @@
 # helpers.bash: shared set-up for the bats suites (load with `load helpers`).
 # Gives ROOT (the checkout), BIN (built stages), TOOLS (test programs),
-# PY (Debian's python3, which has numpy and msgpack), FIX (fixtures) and a
-# fresh per-test directory T.
+# PY (Debian's python3, which has numpy, scipy and msgpack), FIX (fixtures),
+# GOLDEN (the release's values, tests/fixtures/golden) and a fresh per-test
+# directory T.
 ROOT="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
 BIN="$ROOT/bin"
 TOOLS="$ROOT/build/tests"
 FIX="$ROOT/tests/fixtures"
+GOLDEN="$FIX/golden"
 PY=/usr/bin/python3
 SHARED="$ROOT/../shared"
 export PATH="$BIN:$PATH"
@@ -14,9 +16,31 @@ setup() {
     T="$BATS_TEST_TMPDIR"
 }
 
-# skip_without_data DATASET: skip a test that needs ../shared/datasets/DATASET.
+# skip_without_data DATASET: skip a test that needs ../shared/datasets/DATASET,
+# the one kind of test allowed to skip (a clone used without ../shared).
+# Every such skip gives the same reason, so tests/run sums them in one line.
 skip_without_data() {
-    [ -d "$SHARED/datasets/$1" ] || skip "needs ../shared/datasets/$1 (real data, absent here)"
+    [ -d "$SHARED/datasets" ] || skip "needs the real datasets in ../shared/datasets (absent beside this clone)"
+    [ -d "$SHARED/datasets/$1" ] || skip "needs ../shared/datasets/$1 (absent)"
+}
+
+# need_python MODULE...: fail (never skip) when $PY lacks a module the test
+# compares with; scripts/deps.sh test installs them all.
+need_python() {
+    local m
+    for m in "$@"; do
+        "$PY" -c "import $m" 2>/dev/null && continue
+        echo "$PY cannot import $m: run scripts/deps.sh test (make test does)" >&2
+        return 1
+    done
+}
+
+# same_as_shared_golden FILE: the project's golden copy is byte-identical to
+# the brief's (../shared/golden), when that folder is beside the clone.
+same_as_shared_golden() {
+    [ -f "$GOLDEN/$1" ] || { echo "no $GOLDEN/$1" >&2; return 1; }
+    [ -d "$SHARED/golden" ] || return 0
+    cmp "$SHARED/golden/$1" "$GOLDEN/$1"
 }
 
 # synthetic_data DIR USERS ITEMS: a small synthetic dataset in DIR/syn (the

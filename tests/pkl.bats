@@ -140,7 +140,7 @@ rejects() {
 
 @test "pickle reader matches Python's pickle and scipy on the release's matrices" {
     skip_without_data tiktok
-    "$PY" -c 'import scipy' 2>/dev/null || skip "needs scipy in $PY"
+    need_python scipy
     cat >"$T/ref.py" <<'EOF'
 import pickle, sys, warnings
 warnings.simplefilter("ignore")

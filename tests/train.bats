@@ -9,8 +9,8 @@ setup_file() {
 }
 
 @test "forward, views, losses, gradients and one Adam step match the release (trans 1, cl_method 1)" {
-    [ -f "$SHARED/golden/recsys-trans1-cl1.ts" ] || skip "needs ../shared/golden"
-    run "$TOOLS/recsys-golden" "$SHARED/golden/recsys-trans1-cl1.ts"
+    same_as_shared_golden recsys-trans1-cl1.ts
+    run "$TOOLS/recsys-golden" "$GOLDEN/recsys-trans1-cl1.ts"
     echo "$output"
     [ "$status" -eq 0 ]
     [[ "$output" == *"grad/model/trans/audio/bias"*ok* ]]
@@ -18,8 +18,8 @@ setup_file() {
 }
 
 @test "forward, views, losses, gradients and one Adam step match the release (trans 0, cl_method 0)" {
-    [ -f "$SHARED/golden/recsys-trans0-cl0.ts" ] || skip "needs ../shared/golden"
-    run "$TOOLS/recsys-golden" "$SHARED/golden/recsys-trans0-cl0.ts"
+    same_as_shared_golden recsys-trans0-cl0.ts
+    run "$TOOLS/recsys-golden" "$GOLDEN/recsys-trans0-cl0.ts"
     echo "$output"
     [ "$status" -eq 0 ]
     [[ "$output" == *"adam1/model/trans/image/weight"*ok* ]]

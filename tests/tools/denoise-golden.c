@@ -1,4 +1,4 @@
-/* denoise-golden: checks the diffusion against ../shared/golden/diffusion.ts
+/* denoise-golden: checks the diffusion against tests/fixtures/golden/diffusion.ts
  * (see its README): the schedule, the time embedding, both losses, every
  * denoiser gradient and the reverse process with each user's top item.
  * Prints the largest error per tensor; exits 1 if any float32 value

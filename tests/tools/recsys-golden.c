@@ -1,5 +1,5 @@
 /* recsys-golden: checks the recommender against a golden file made by the
- * authors' release (../shared/golden/recsys-*.ts, see its README): forward
+ * authors' release (tests/fixtures/golden/recsys-*.ts, see its README): forward
  * outputs, views, every loss, every gradient and the parameters after one
  * Adam step.  Prints the largest error per tensor; exits 1 if any exceeds
  * |ours - theirs| <= 2e-5 + 2e-4 |theirs|.
