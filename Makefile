@@ -79,13 +79,18 @@ tiktok baby sports: all
 # planted topics that the item features reveal, DiffMM and the LightGCN
 # baseline side by side.
 DEMO_DATA := runs/demo-data
+# Progress: one line per epoch as it finishes (the recipes' own lines, the
+# commands themselves silenced by -s) and, on a terminal, each stage's live
+# progress line on stderr.
 demo: all
 	@scripts/deps.sh test
 	@mkdir -p $(DEMO_DATA)
-	@test -f $(DEMO_DATA)/trnMat.pkl || /usr/bin/python3 examples/make_synthetic.py $(DEMO_DATA) \
-	    --users 3000 --items 4000 --per-user 8 --topics 30 --popularity 0 > $(DEMO_DATA).txt
-	@$(RUNMK) DATASET=demo run > /dev/null
-	@$(RUNMK) DATASET=demo VARIANT=lightgcn run > /dev/null
+	@test -f $(DEMO_DATA)/trnMat.pkl || { echo "demo: writing a synthetic dataset to $(DEMO_DATA)"; \
+	    /usr/bin/python3 examples/make_synthetic.py $(DEMO_DATA) \
+	    --users 3000 --items 4000 --per-user 8 --topics 30 --popularity 0 > $(DEMO_DATA).txt; }
+	@echo "demo: DiffMM, then LightGCN, $$($(RUNMK) DATASET=demo print-epochs) epochs each, in $$($(RUNMK) DATASET=demo print-run)"
+	@$(RUNMK) -s DATASET=demo epochs
+	@$(RUNMK) -s DATASET=demo VARIANT=lightgcn epochs
 	@echo "== demo: $$(cat $(DEMO_DATA).txt 2>/dev/null || echo synthetic data), $$($(RUNMK) DATASET=demo print-epochs) epochs"
 	@$(RUNMK) DATASET=demo summary
 	@$(RUNMK) DATASET=demo VARIANT=lightgcn summary

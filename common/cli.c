@@ -21,6 +21,7 @@ static size_t cli_nwritten;
 
 void cli_die(const char *fmt, ...)
 {
+    cli_progress_end();
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "%s: ", cli_name);
@@ -45,6 +46,7 @@ void cli_usage_error(const char *fmt, ...)
 void cli_note(const char *fmt, ...)
 {
     if (cli_quiet) return;
+    cli_progress_end();
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "%s: ", cli_name);
@@ -58,6 +60,41 @@ double cli_seconds(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* ---- live progress on a terminal ---- */
+
+static int cli_progress_on = -1;      /* -1: not decided yet */
+static int cli_progress_shown;        /* a line is on the screen */
+static double cli_progress_last;
+
+void cli_progress(int64_t done, int64_t total, const char *fmt, ...)
+{
+    if (cli_progress_on < 0) {
+        const char *e = getenv("DIFFMM_PROGRESS");
+        cli_progress_on = isatty(2) && !(e && strcmp(e, "0") == 0);
+    }
+    if (!cli_progress_on) return;
+    double now = cli_seconds();
+    if (done < total && now - cli_progress_last < 0.1) return;
+    cli_progress_last = now;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "\r\033[K%s: ", cli_name);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " %lld/%lld (%d%%)", (long long)done, (long long)total,
+            total > 0 ? (int)(100 * done / total) : 100);
+    fflush(stderr);
+    cli_progress_shown = 1;
+}
+
+void cli_progress_end(void)
+{
+    if (!cli_progress_shown) return;
+    fputs("\r\033[K", stderr);
+    fflush(stderr);
+    cli_progress_shown = 0;
 }
 
 /* A killed stage never leaves a file that looks finished: the temporary
@@ -102,7 +139,8 @@ static void cli_help(const cli_stage *c)
     printf("\ncommon options:\n");
     if (c->writes_stream)
         for (const cli_opt *o = cli_common_stream; o->name; o++) cli_help_line(o, 0);
-    printf("  -q, --quiet                no progress lines on stderr\n");
+    printf("  -q, --quiet                no notes on stderr (a live progress line is drawn only on a\n"
+           "                             terminal and erased when done; DIFFMM_PROGRESS=0 turns it off)\n");
     printf("  -h, --help                 show this help and exit\n");
     if (c->details) printf("\n%s\n", c->details);
 }

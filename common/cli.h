@@ -78,8 +78,15 @@ void cli_close(cli_stage *c, ts_writer *w, const ts_bag *bag);
 __attribute__((noreturn, format(printf, 1, 2))) void cli_die(const char *fmt, ...);
 /* "STAGE: message (see --help)" on stderr, exit 2. */
 __attribute__((noreturn, format(printf, 1, 2))) void cli_usage_error(const char *fmt, ...);
-/* Progress line "STAGE: message" on stderr unless -q. */
+/* Note "STAGE: message" on stderr, a line of its own, unless -q. */
 __attribute__((format(printf, 1, 2))) void cli_note(const char *fmt, ...);
+/* Live progress "STAGE: message done/total" redrawn in place on stderr, at
+ * most ten times a second (always at done == total); only when stderr is a
+ * terminal and DIFFMM_PROGRESS is not 0, so logs and pipes stay plain lines.
+ * -q does not silence it (it leaves no line behind).  cli_progress_end
+ * erases it; cli_note and cli_die erase it first. */
+__attribute__((format(printf, 3, 4))) void cli_progress(int64_t done, int64_t total, const char *fmt, ...);
+void cli_progress_end(void);
 /* Seconds on a monotonic clock. */
 double cli_seconds(void);
 

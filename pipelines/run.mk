@@ -55,9 +55,12 @@ DIFFUSE_OPTS = --seed $(SEED) --lr $(LR) --batch $(BATCH) --latdim $(LATDIM) --t
 AUGMENT_OPTS = --seed $(SEED) --keep-rate $(KEEP_RATE) --rebuild-k $(REBUILD_K) --sampling-steps $(SAMPLING_STEPS) \
                --sampling-noise $(SAMPLING_NOISE)
 
-.PHONY: run summary
+.PHONY: run epochs summary
 run: $(R)/summary.txt
 	@cat $<
+
+# every epoch and the summary file, without printing the summary
+epochs: $(R)/summary.txt
 
 # ---- data ----
 
@@ -104,7 +107,7 @@ $(R)/e$(1)/metrics.json: $(R)/base.ts $(R)/e$(1)/train.ts
 	@pipelines/metrics.sh $(BIN) $(R) $(1) $(DIFFUSION) > $$@.tmp && mv $$@.tmp $$@
 	@ls $(R)/e*/metrics.json | sort -t e -k2 -V | xargs cat > $(R)/metrics.jsonl.tmp && mv $(R)/metrics.jsonl.tmp $(R)/metrics.jsonl
 	@for d in $(R)/e*/; do n=$$$${d%/}; n=$$$${n##*/e}; [ "$$$$n" -gt $(3) ] || rm -f $$$$d/diffuse.ts $$$$d/augment.ts $$$$d/train.ts; done
-	@sed -e 's/.*"epoch": \([0-9]*\).*"test_recall@20": \([0-9.e-]*\).*"test_ndcg@20": \([0-9.e-]*\).*/$(RUN) epoch \1: test recall@20 \2, ndcg@20 \3/' $$@
+	@pipelines/summary.sh $$@ "$(DATASET) $(RUN)" --epochs
 endef
 # An epoch hangs on the previous one through its metrics.json, a file that
 # stays, never through the previous state files: those are deleted two

@@ -80,7 +80,8 @@ static void top_k(const float *x, int64_t n, int k, int32_t *idx)
 
 /* Every user's top items after the reverse process: u, i [U * k]. */
 static void regenerate(const options *o, const den_config *dc, const den_layout *l, const float *p,
-                       const den_schedule *s, const ts_csr *R, int mi, int64_t epoch, int32_t *eu, int32_t *ei)
+                       const den_schedule *s, const ts_csr *R, int mi, const char *mod, int64_t epoch, int32_t *eu,
+                       int32_t *ei)
 {
     int64_t U = R->rows, I = R->cols, B = o->batch;
     den_work *w = den_work_new(dc, l, B);
@@ -90,6 +91,7 @@ static void regenerate(const options *o, const den_config *dc, const den_layout 
     int sparse_first = o->sampling_steps == 0;
     for (int64_t r0 = 0; r0 < U; r0 += B) {
         int64_t b = U - r0 < B ? U - r0 : B;
+        cli_progress(r0, U, "epoch %lld, graph/%s, user", (long long)epoch, mod);
         memset(x, 0, (size_t)(b * I) * 4);
         for (int64_t k = 0; k < b; k++)
             for (int64_t q = R->indptr[r0 + k]; q < R->indptr[r0 + k + 1]; q++) x[k * I + R->indices[q]] = R->values[q];
@@ -115,6 +117,7 @@ static void regenerate(const options *o, const den_config *dc, const den_layout 
             for (int j = 0; j < o->rebuild_k; j++) eu[(r0 + k) * o->rebuild_k + j] = (int32_t)(r0 + k);
         }
     }
+    cli_progress_end();
     den_work_free(w);
     free(x);
     free(wt);
@@ -174,7 +177,7 @@ int main(int argc, char **argv)
         int64_t ne = R->rows * o.rebuild_k;
         int32_t *eu = malloc((size_t)ne * 4), *ei = malloc((size_t)ne * 4);
         if (!eu || !ei) cli_die("out of memory");
-        regenerate(&o, &dc, &l, p, &s, R, ng, epoch, eu, ei);
+        regenerate(&o, &dc, &l, p, &s, R, ng, mod, epoch, eu, ei);
         ts_csr g;
         if (graph_normalized(R->rows, R->cols, ne, eu, ei, &g) < 0) cli_die("%s: cannot build the graph", mod);
         int64_t before = g.nnz;

@@ -292,10 +292,9 @@ int main(int argc, char **argv)
                 dz[m].step++;
                 adam_update(&ac, dz[m].step, dz[m].p, grad, dz[m].m, dz[m].v, l.total);
             }
-            if (isatty(2)) fprintf(stderr, "\rdiffuse: epoch %lld  batch %lld/%lld ", (long long)epoch,
-                                   (long long)bi + 1, (long long)nb);
+            cli_progress(bi + 1, nb, "epoch %lld, batch", (long long)epoch);
         }
-        if (isatty(2)) fputc('\n', stderr);
+        cli_progress_end();
         size_t k = (size_t)snprintf(json, sizeof json, "{\"stage\": \"diffuse\", \"epoch\": %lld, \"batches\": %lld",
                                     (long long)epoch, (long long)nb);
         for (int m = 0; m < rc.nmod; m++)

@@ -155,10 +155,7 @@ static void make_triples(const ts_csr *R, uint64_t seed, int64_t epoch, int32_t 
 
 static void progress(int64_t epoch, int64_t b, int64_t nb, const epoch_log *l)
 {
-    if (!isatty(2)) return;
-    fprintf(stderr, "\rtrain: epoch %lld  batch %lld/%lld  loss %.4f ", (long long)epoch, (long long)b,
-            (long long)nb, l->total / (double)(b ? b : 1));
-    if (b == nb) fputc('\n', stderr);
+    cli_progress(b, nb, "epoch %lld, loss %.4f, batch", (long long)epoch, l->total / (double)(b ? b : 1));
 }
 
 static void run_epoch(const options *o, state *s, rec_work *w, rec_cl_work *cw, float *dX, float **dZ, epoch_log *l)
@@ -214,6 +211,7 @@ static void run_epoch(const options *o, state *s, rec_work *w, rec_cl_work *cw, 
         l->batches++;
         progress(s->epoch, bi + 1, nb, l);
     }
+    cli_progress_end();
     l->t_total = cli_seconds() - t_start;
     free(u); free(pos); free(neg);
     s->epoch++;
