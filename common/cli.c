@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fnmatch.h>
+#include <dirent.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -314,11 +315,39 @@ void cli_append_line(const char *path, const char *line)
 
 /* ---- output ---- */
 
+/* Remove the temporaries "PATH.tmp.PID" that a stage killed by SIGKILL (no
+ * handler runs) left beside PATH, when process PID no longer exists.  A
+ * live writer's file is left alone.  PIDs are this machine's: a writer on
+ * another host sharing the folder is not seen (docs/NOTES.md). */
+static void cli_remove_stale(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t dl = slash ? (size_t)(slash - path) + 1 : 0, bl = strlen(base);
+    char dir[4096];
+    if (dl + 2 > sizeof dir) return;
+    memcpy(dir, path, dl);
+    strcpy(dir + dl, dl ? "." : "./");
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (strncmp(e->d_name, base, bl) != 0 || strncmp(e->d_name + bl, ".tmp.", 5) != 0) continue;
+        const char *s = e->d_name + bl + 5;
+        char *end;
+        long pid = strtol(s, &end, 10);
+        if (*s < '0' || *s > '9' || *end || pid <= 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char full[4096];
+        if ((size_t)snprintf(full, sizeof full, "%.*s%s", (int)dl, path, e->d_name) < sizeof full) unlink(full);
+    }
+    closedir(d);
+}
+
 ts_writer *cli_open(cli_stage *c)
 {
     int to_stdout = !c->out || strcmp(c->out, "-") == 0;
     if (to_stdout && isatty(1))
         cli_usage_error("refusing to write a binary stream to a terminal: use -o FILE or a pipe");
+    if (!to_stdout) cli_remove_stale(c->out);
     /* hold termination signals while the temporary file comes into being,
      * so a kill at any moment finds its name recorded for removal */
     sigset_t term, old;

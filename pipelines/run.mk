@@ -68,10 +68,15 @@ epochs: $(R)/summary.txt
 # new times (a fresh checkout, a re-mounted share) must not restart a
 # 50-epoch run.  Their content is what counts: making base.ts records a
 # checksum of them in inputs.cksum, and a run whose data changed since
-# then stops with a message.
+# then stops with a message.  The checksum is written before base.ts, so a
+# base.ts never exists without it (a run killed between the two has no
+# base.ts yet and makes both again); a base.ts without one is refused.
 SOURCES := $(wildcard $(DATA)/trnMat.pkl $(DATA)/valMat.pkl $(DATA)/tstMat.pkl)
 INPUTS  := $(SOURCES) $(foreach m,$(MODS),$(DATA)/$(m)_feat.npy)
-ifneq ($(wildcard $(R)/inputs.cksum),)
+ifneq ($(wildcard $(R)/base.ts),)
+ifeq ($(wildcard $(R)/inputs.cksum),)
+$(error $(R)/base.ts has no inputs.cksum beside it, so its data cannot be checked; remove the folder, or use RUN=<new name>)
+endif
 ifneq ($(shell cat $(INPUTS) 2>/dev/null | cksum),$(shell cat $(R)/inputs.cksum))
 $(error $(R) was made from other data than $(DATA) holds now; remove the folder, or use RUN=<new name>)
 endif
@@ -82,9 +87,9 @@ $(R)/base.ts: | $(INPUTS)
 	    echo "run.mk: $(DATASET): no feature files (<modality>_feat.npy) in $(DATA): DiffMM needs item features." >&2; \
 	    echo "run.mk: add them to $(DATA), or run the LightGCN baseline: make $(DATASET) VARIANT=lightgcn" >&2; exit 1; fi
 	@mkdir -p $(@D)
+	@cat $(INPUTS) | cksum > $(@D)/inputs.cksum.tmp && mv $(@D)/inputs.cksum.tmp $(@D)/inputs.cksum
 	$(BIN)/convert-pkl -q $(SOURCES) $(foreach m,$(MODS),feat/$(m)=$(DATA)/$(m)_feat.npy) \
 	    | $(BIN)/build-graph -q --pass -o $@
-	@cat $(INPUTS) | cksum > $(@D)/inputs.cksum.tmp && mv $(@D)/inputs.cksum.tmp $(@D)/inputs.cksum
 
 # ---- one epoch ----
 

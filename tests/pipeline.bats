@@ -162,6 +162,52 @@ untimed() { sed -E 's/, "(train|diffuse|augment|evaluate)_(seconds|t_[a-z]+)": [
     [ ! -e "$T/runs/demo/r/e1" ]
 }
 
+@test "the data guard survives a kill: no base.ts without its checksum, a base.ts without one is refused" {
+    cp -r "$SYN" "$T/data"
+    # killed after the checksum and before base.ts: the next run makes base.ts, even on changed data
+    mkdir -p "$T/runs/demo/r"
+    cat "$T"/data/trnMat.pkl "$T"/data/valMat.pkl "$T"/data/tstMat.pkl "$T"/data/*_feat.npy | cksum > "$T/runs/demo/r/inputs.cksum"
+    /usr/bin/python3 "$ROOT/examples/make_synthetic.py" "$T/data" --users 300 --items 250 --seed 5 >/dev/null
+    run runmk DATA="$T/data" EPOCHS=1 RUN=r run
+    echo "$output"
+    [ "$status" -eq 0 ]
+    # and its checksum is of the data base.ts was made from
+    [ "$(cat "$T"/data/trnMat.pkl "$T"/data/valMat.pkl "$T"/data/tstMat.pkl "$T"/data/*_feat.npy | cksum)" = "$(cat "$T/runs/demo/r/inputs.cksum")" ]
+    # a base.ts whose checksum is gone (an older recipe killed at the wrong moment) is refused
+    rm "$T/runs/demo/r/inputs.cksum"
+    run runmk DATA="$T/data" EPOCHS=2 RUN=r run
+    echo "$output"
+    [ "$status" -ne 0 ]
+    [[ "$output" == *"base.ts has no inputs.cksum"*"RUN="* ]]
+    [ ! -e "$T/runs/demo/r/e1" ]
+}
+
+@test "a stage killed with SIGKILL leaves a temporary file that the next write of that output removes" {
+    runmk EPOCHS=1 RUN=r run > /dev/null
+    r="$T/runs/demo/r"
+    # a writer that is gone (a pid no process has) and one that is alive
+    sleep 30 & live=$!
+    dead=$(( $(cat /proc/sys/kernel/pid_max) - 1 ))
+    echo partial > "$r/base.ts.tmp.$dead"
+    echo partial > "$r/base.ts.tmp.$live"
+    run pick "$r/base.ts" -o "$r/base.ts"
+    kill $live
+    [ "$status" -eq 0 ]
+    [ ! -e "$r/base.ts.tmp.$dead" ]
+    [ -e "$r/base.ts.tmp.$live" ]
+    # a real SIGKILL in the middle of writing (16 MB recompressed slowly), then the same command again
+    "$PY" -c 'import numpy as np, sys; np.save(sys.argv[1], np.random.default_rng(1).standard_normal((2000, 2000)).astype(np.float32))' "$T/big.npy"
+    convert-pkl -q feat/x="$T/big.npy" --zstd 0 -o "$T/big.ts"
+    ( exec pick -q --zstd 12 "$T/big.ts" -o "$T/out.ts" ) & pid=$!
+    for i in $(seq 200); do [ -e "$T/out.ts.tmp.$pid" ] && break; sleep 0.02; done
+    kill -9 $pid; wait $pid || true
+    [ -e "$T/out.ts.tmp.$pid" ]
+    [ ! -e "$T/out.ts" ]
+    pick -q --zstd 1 "$T/big.ts" -o "$T/out.ts"
+    [ -e "$T/out.ts" ]
+    ! ls "$T"/out.ts.tmp.* 2>/dev/null
+}
+
 @test "an ablation with an overridden parameter never reuses the default runs" {
     runmk EPOCHS=1 RUN=diffmm-seed421 run > /dev/null
     before=$(ls "$T/runs/demo" | sort)
