@@ -1,30 +1,24 @@
 #!/bin/sh
-# pipelines/metrics.sh: one epoch's line of metrics.jsonl, flat JSON:
-# evaluate's figures on test and val (keys prefixed test_ / val_), the logs
-# of train, diffuse and augment (prefixed train_ / diffuse_ / augment_; each
-# has the stage's "seconds"), and evaluate_seconds for the two evaluations.
-# usage: metrics.sh BIN RUN_DIR EPOCH [with-diffusion]
+# pipelines/metrics.sh: one epoch's line of metrics.jsonl, flat JSON, joined
+# from the epoch folder's files: evaluate's lines on test and val (test.json,
+# val.json; keys prefixed test_ / val_), the logs of train, diffuse and
+# augment (prefixed train_ / diffuse_ / augment_; each has the stage's
+# "seconds"), and evaluate_seconds, the two evaluations' time together.
+# usage: metrics.sh BIN EPOCH_DIR [with-diffusion]
 set -eu
-bin=$1 r=$2 e=$3 diff=${4:-}
+bin=$1 d=$2 diff=${3:-}
+e=${d%/}; e=${e##*/e}
 flat() { sed -e 's/^{//' -e 's/}$//' -e "s/\"\([a-z/@0-9_]*\)\":/\"$1\1\":/g"; }
-t0=$(date +%s.%N)
-test=$("$bin/evaluate" -q "$r/base.ts" "$r/e$e/train.ts" --split test | flat test_)
-val=$("$bin/evaluate" -q "$r/base.ts" "$r/e$e/train.ts" --split val 2>/dev/null | flat val_ || true)
-t1=$(date +%s.%N)
-train=$("$bin/inspect" --print log/train "$r/e$e/train.ts" | sed 's/"stage": "train", //; s/"epoch": [0-9]*, //' | flat train_)
-line="{\"epoch\": $e, $test"
-[ -n "$val" ] && line="$line, $val"
-line="$line, $train"
+# a stage's log line without the keys the line has already
+log() { sed 's/"stage": "[a-z]*", //; s/"epoch": [0-9]*, //' | flat "$1"; }
+line="{\"epoch\": $e, $(flat test_ < "$d/test.json")"
+[ -s "$d/val.json" ] && line="$line, $(flat val_ < "$d/val.json")"
+line="$line, $("$bin/inspect" --print log/train "$d/train.ts" | log train_)"
 if [ -n "$diff" ]; then
-    # diffuse's log line from its sidecar file (the last line: a re-run appends),
-    # else from the 325 MB stream itself
-    if [ -s "$r/e$e/diffuse.log" ]; then d=$(tail -n 1 "$r/e$e/diffuse.log")
-    else d=$("$bin/inspect" --print log/diffuse "$r/e$e/diffuse.ts"); fi
-    d=$(printf '%s\n' "$d" | sed 's/"stage": "diffuse", //; s/"epoch": [0-9]*, //' | flat diffuse_)
-    line="$line, $d"
-    a=$("$bin/inspect" --print log/augment "$r/e$e/augment.ts" 2>/dev/null \
-        | sed 's/"stage": "augment", //; s/"epoch": [0-9]*, //' | flat augment_ || true)
-    [ -n "$a" ] && line="$line, $a"
+    # diffuse's log from its sidecar file (the last line: a re-run appends)
+    line="$line, $(tail -n 1 "$d/diffuse.log" | log diffuse_)"
+    line="$line, $("$bin/inspect" --print log/augment "$d/augment.ts" | log augment_)"
 fi
-line="$line, $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "\"evaluate_seconds\": %.3f", b - a }')"
-echo "$line}"
+secs=$(cat "$d/test.json" "$d/val.json" 2>/dev/null | sed -n 's/.*"seconds": \([0-9.e+-]*\).*/\1/p' |
+       awk '{ s += $1 } END { printf "%.3f", s }')
+echo "$line, \"evaluate_seconds\": $secs}"

@@ -9,7 +9,8 @@ from=$1; shift
 echo "| run | epochs | best val epoch: test R@20 / N@20 / P@20 | best test epoch: R@20 / N@20 / P@20 | mean test R@20, epochs $from+ | median s/epoch |"
 echo "|---|---|---|---|---|---|"
 for r in "$@"; do
-    secs=$(for f in $(ls "$r"/e*/metrics.json | sort -t e -k2 -V); do stat -c %Y "$f"; done |
+    n=$(ls "$r"/e*/metrics.json | wc -l)
+    secs=$(for e in $(seq 0 $((n - 1))); do stat -c %Y "$r/e$e/metrics.json"; done |
            awk 'NR > 1 { print $1 - prev } { prev = $1 }' | sort -n | awk '{ a[NR] = $1 } END { print NR ? a[int((NR + 1) / 2)] : "-" }')
     awk -v run="$(basename "$r")" -v from="$from" -v secs="$secs" '
     function num(key,   m) { if (match($0, "\"" key "\": [-0-9.e+]+")) { m = substr($0, RSTART, RLENGTH); sub(/.*: /, "", m); return m + 0 } return -1 }

@@ -5,20 +5,25 @@
 # the stages, so a killed make continues from the first unfinished file.
 #
 # Per epoch e (0-based), with base.ts = convert-pkl DATA | build-graph:
-#   e<e>/diffuse.ts  <- base.ts, e<e-1>/metrics.json (reads e<e-1>/diffuse.ts, train.ts)
-#   e<e>/augment.ts  <- base.ts, e<e>/diffuse.ts
-#   e<e>/train.ts    <- base.ts, e<e>/augment.ts (reads e<e-1>/train.ts)
-#   e<e>/metrics.json <- evaluate (test, val) + the stages' logs
+#   e<e>/diffuse.ts   <- base.ts, epoch e-1 done (reads e<e-1>/diffuse.ts, train.ts)
+#   e<e>/augment.ts   <- base.ts, e<e>/diffuse.ts
+#   e<e>/train.ts     <- base.ts, e<e>/augment.ts, epoch e-1 done (reads e<e-1>/train.ts)
+#   e<e>/test.json, val.json <- evaluate e<e>/train.ts
+#   e<e>/metrics.json <- test.json, val.json and the stages' logs, joined
+#   e<e>/listed, pruned: metrics.jsonl updated, state before e-1 removed
 # Variants: diffmm (all of it), nodiff (no diffuse/augment: graph/ui stands
 # in for the modality graphs), nocl (no contrastive loss), lightgcn (no
 # features at all).  MODALITIES=image keeps only those feature files.
 
+MAKEFLAGS += --no-builtin-rules
 DATASET ?= demo
 include pipelines/$(DATASET).mk
 include pipelines/defaults.mk
 
 VARIANT ?= diffmm
 BIN     := bin
+# SUBMIT: a prefix for every stage command, e.g. SUBMIT='srun --cpus-per-task=2'
+SUBMIT  ?=
 comma   := ,
 
 # modality feature files: all in DATA, or those MODALITIES names ("none": no features)
@@ -91,43 +96,64 @@ $(R)/base.ts: | $(INPUTS)
 	$(BIN)/convert-pkl -q $(SOURCES) $(foreach m,$(MODS),feat/$(m)=$(DATA)/$(m)_feat.npy) \
 	    | $(BIN)/build-graph -q --pass -o $@
 
-# ---- one epoch ----
+# ---- one epoch e: diffuse, augment, train, evaluate ----
+# In each rule the stem $* is the epoch number e.  Epoch e reads the state
+# of epoch e-1 (prev_state), and waits for that epoch to be finished
+# (prev_done: its metrics listed, older state pruned).  It never waits on
+# e-1's state files themselves: those are deleted two epochs later, and make
+# re-walks missing intermediate files on every path that reaches them
+# (2^epochs paths when each epoch had two links back).
+HAS_VAL    := $(wildcard $(DATA)/valMat.pkl)
+$(foreach e,$(EPOCH_LIST),$(eval PREV_$(e) := $(if $(filter 0,$(e)),,$(shell expr $(e) - 1))))
+prev_state  = $(if $(PREV_$(1)),$(R)/e$(PREV_$(1))/$(2))
+prev_done   = $(if $(PREV_$(1)),$(R)/e$(PREV_$(1))/listed $(R)/e$(PREV_$(1))/pruned)
+.SECONDEXPANSION:
 
-define epoch_rules
-ifeq ($(DIFFUSION),yes)
-$(R)/e$(1)/diffuse.ts: $(R)/base.ts $(PREV_$(1))
-	@mkdir -p $$(@D)
-	$(BIN)/diffuse -q $(R)/base.ts $(if $(filter 0,$(1)),,$(R)/e$(2)/diffuse.ts $(R)/e$(2)/train.ts) \
-	    $(DIFFUSE_OPTS) --zstd 0 --log $(R)/e$(1)/diffuse.log -o $$@
-$(R)/e$(1)/augment.ts: $(R)/base.ts $(R)/e$(1)/diffuse.ts
-	$(BIN)/augment -q $(R)/base.ts $(R)/e$(1)/diffuse.ts $(AUGMENT_OPTS) -o $$@
-$(R)/e$(1)/train.ts: $(R)/base.ts $(R)/e$(1)/augment.ts
-else
-$(R)/e$(1)/train.ts: $(R)/base.ts $(PREV_$(1))
-endif
-	@mkdir -p $$(@D)
-	$(BIN)/train -q $(R)/base.ts $(if $(DIFFUSION),$(R)/e$(1)/augment.ts) $(if $(filter 0,$(1)),,$(R)/e$(2)/train.ts) \
-	    $(TRAIN_OPTS) -o $$@
-$(R)/e$(1)/metrics.json: $(R)/base.ts $(R)/e$(1)/train.ts
-	@pipelines/metrics.sh $(BIN) $(R) $(1) $(DIFFUSION) > $$@.tmp && mv $$@.tmp $$@
-	@ls $(R)/e*/metrics.json | sort -t e -k2 -V | xargs cat > $(R)/metrics.jsonl.tmp && mv $(R)/metrics.jsonl.tmp $(R)/metrics.jsonl
-	@for d in $(R)/e*/; do n=$$$${d%/}; n=$$$${n##*/e}; [ "$$$$n" -gt $(3) ] || rm -f $$$$d/diffuse.ts $$$$d/augment.ts $$$$d/train.ts; done
-	@pipelines/summary.sh $$@ "$(DATASET) $(RUN)" --epochs
-endef
-# An epoch hangs on the previous one through its metrics.json, a file that
-# stays, never through the previous state files: those are deleted two
-# epochs later, and make re-walks missing intermediate files on every path
-# that reaches them (2^epochs paths when each epoch had two links back).
-# The recipes still read e<e-1>'s state, which exists whenever e<e> is due.
-$(foreach e,$(EPOCH_LIST),$(eval PREV_$(e) := $(if $(filter 0,$(e)),,$(R)/e$(shell expr $(e) - 1)/metrics.json)))
-$(foreach e,$(EPOCH_LIST),$(eval $(call epoch_rules,$(e),$(shell expr $(e) - 1),$(shell expr $(e) - 2))))
+$(R)/e%/diffuse.ts: $(R)/base.ts $$(call prev_done,$$*)
+	@mkdir -p $(@D)
+	$(SUBMIT) $(BIN)/diffuse -q $(R)/base.ts $(call prev_state,$*,diffuse.ts) $(call prev_state,$*,train.ts) \
+	    $(DIFFUSE_OPTS) --zstd 0 --log $(@D)/diffuse.log -o $@
 
-# per-epoch state is intermediate: removed after two epochs, never remade
-.SECONDARY: $(foreach e,$(EPOCH_LIST),$(R)/e$(e)/diffuse.ts $(R)/e$(e)/augment.ts $(R)/e$(e)/train.ts)
+$(R)/e%/augment.ts: $(R)/base.ts $(R)/e%/diffuse.ts
+	$(SUBMIT) $(BIN)/augment -q $(R)/base.ts $(@D)/diffuse.ts $(AUGMENT_OPTS) -o $@
+
+$(R)/e%/train.ts: $(R)/base.ts $(if $(DIFFUSION),$(R)/e%/augment.ts) $$(call prev_done,$$*)
+	@mkdir -p $(@D)
+	$(SUBMIT) $(BIN)/train -q $(R)/base.ts $(if $(DIFFUSION),$(@D)/augment.ts) $(call prev_state,$*,train.ts) \
+	    $(TRAIN_OPTS) -o $@
+
+$(R)/e%/test.json: $(R)/base.ts $(R)/e%/train.ts
+	$(SUBMIT) $(BIN)/evaluate -q $(R)/base.ts $(@D)/train.ts --split test > $@.tmp && mv $@.tmp $@
+
+$(R)/e%/val.json: $(R)/base.ts $(R)/e%/train.ts
+	$(SUBMIT) $(BIN)/evaluate -q $(R)/base.ts $(@D)/train.ts --split val > $@.tmp && mv $@.tmp $@
+
+# the epoch's line of metrics.jsonl: both evaluations and the stages' logs
+$(R)/e%/metrics.json: $(R)/e%/test.json $(if $(HAS_VAL),$(R)/e%/val.json)
+	@pipelines/metrics.sh $(BIN) $(@D) $(DIFFUSION) > $@.tmp && mv $@.tmp $@
+	@pipelines/summary.sh $@ "$(DATASET) $(RUN)" --epochs
+
+# ---- after epoch e: metrics.jsonl lists epochs 0..e, older state goes ----
+
+$(R)/e%/listed: $(R)/e%/metrics.json
+	@for n in $$(seq 0 $*); do cat $(R)/e$$n/metrics.json; done > $(R)/metrics.jsonl.tmp && mv $(R)/metrics.jsonl.tmp $(R)/metrics.jsonl
+	@touch $@
+
+# the large state of every epoch before e-1 (e's successor still reads e)
+$(R)/e%/pruned: $(R)/e%/metrics.json
+	@for d in $(R)/e*/; do n=$${d%/}; n=$${n##*/e}; [ "$$n" -ge $$(($* - 1)) ] || rm -f $$d/diffuse.ts $$d/augment.ts $$d/train.ts; done
+	@touch $@
+
+# An epoch's files are intermediate (made by the pattern rules above): kept
+# (never deleted by make), and never remade once the stamps after them
+# exist.  The stamps themselves are named by the summary's rule, so a
+# missing one is always made.  (An empty .SECONDARY would make every target
+# intermediate, the stamps too, and a longer run would find nothing to do.)
+.SECONDARY: $(foreach e,$(EPOCH_LIST),$(foreach f,diffuse.ts augment.ts train.ts test.json val.json metrics.json,$(R)/e$(e)/$(f)))
 
 # ---- the summary: best validation epoch (honest) and best test epoch (the release's protocol) ----
 
-$(R)/summary.txt: $(foreach e,$(EPOCH_LIST),$(R)/e$(e)/metrics.json)
+$(R)/summary.txt: $(foreach e,$(EPOCH_LIST),$(R)/e$(e)/listed $(R)/e$(e)/pruned)
 	@pipelines/summary.sh $(R)/metrics.jsonl "$(DATASET) $(RUN)" > $@.tmp && mv $@.tmp $@
 
 summary:

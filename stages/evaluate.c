@@ -38,8 +38,8 @@ static void print_value(const char *key, int k, double v, int64_t users)
     else printf(", \"%s@%d\": null", key, k);
 }
 
-/* The one JSON line. */
-static void print_result(const char *split, const char *label, const metrics_result *r)
+/* The one JSON line; "seconds" last, the time scoring took. */
+static void print_result(const char *split, const char *label, const metrics_result *r, double seconds)
 {
     printf("{");
     if (label) {
@@ -55,7 +55,7 @@ static void print_result(const char *split, const char *label, const metrics_res
         print_value("ndcg", r->k[i], r->ndcg[i], r->users);
         print_value("precision", r->k[i], r->precision[i], r->users);
     }
-    printf("}\n");
+    printf(", \"seconds\": %.3f}\n", seconds);
     if (fflush(stdout) != 0 || ferror(stdout)) cli_die("writing the result to stdout: %s", strerror(errno));
 }
 
@@ -73,7 +73,7 @@ int main(int argc, char **argv)
         .args = "[INPUT...]",
         .summary = "Score every user against every item with the embeddings emb/user and emb/item, leave\n"
                    "out the user's items in train, and print Recall, NDCG and Precision at each K over\n"
-                   "the held-out split (test or val) as one JSON line on stdout.",
+                   "the held-out split (test or val) as one JSON line on stdout, with the seconds it took.",
         .details = "Only users with at least one held-out item count.  Equal scores rank the lower item\n"
                    "index first.  When no user has a held-out item, \"users\" is 0, every metric is\n"
                    "null, a note goes to stderr, and the exit status is still 0.\n"
@@ -103,12 +103,13 @@ int main(int argc, char **argv)
     metrics_result res;
     double t0 = cli_seconds();
     if (metrics_evaluate(&sc, held, ks, nk, &res, err, sizeof err) < 0) cli_die("%s", err);
+    double seconds = cli_seconds() - t0;
     cli_note("%s: %lld users x %lld items scored in %.3f s (sgemm %.3f s, masking and top-%d %.3f s)", split,
-             (long long)res.users, (long long)sc.items, cli_seconds() - t0, res.sgemm_seconds, res.k[res.nk - 1],
+             (long long)res.users, (long long)sc.items, seconds, res.sgemm_seconds, res.k[res.nk - 1],
              res.select_seconds);
     if (res.users == 0) fprintf(stderr, "evaluate: note: no user has a %s item: metrics are null\n", split);
 
-    print_result(split, label, &res);
+    print_result(split, label, &res, seconds);
     ts_bag_free(&bag);
     return 0;
 }
