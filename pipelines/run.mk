@@ -170,8 +170,7 @@ print-epochs:
 plot: $(R)/curves.png
 	@echo "$(R)/curves.png"
 $(R)/curves.png: $(R)/summary.txt
-	@awk 'function num(k, m) { if (match($$0, "\"" k "\": [-0-9.e+]+")) { m = substr($$0, RSTART, RLENGTH); sub(/.*: /, "", m); return m } return "NaN" } \
-	    { print num("epoch"), num("test_recall@20"), num("val_recall@20"), num("train_loss") }' $(R)/metrics.jsonl > $(R)/curves.tsv
+	@pipelines/summary.sh $(R)/metrics.jsonl "" --curves > $(R)/curves.tsv
 	@gnuplot -e "set terminal pngcairo size 900,500 noenhanced; set output '$@.tmp'; set title '$(DATASET) $(RUN)'; \
 	    set xlabel 'epoch'; set ylabel 'Recall@20'; set y2label 'train loss'; set y2tics; set key bottom right; \
 	    plot '$(R)/curves.tsv' using 1:2 with linespoints title 'test Recall@20', \
