@@ -307,6 +307,16 @@ void cli_print_json_string(const char *s)
     putchar('"');
 }
 
+void cli_need_finite_features(const ts_bag *bag)
+{
+    for (size_t i = 0; i < bag->n; i++) {
+        const ts_record *r = bag->recs[i];
+        char why[128];
+        if (r->name && strncmp(r->name, "feat/", 5) == 0 && r->kind == TS_DENSE && ts_check_finite(r, why, sizeof why) < 0)
+            cli_die("%s: %s: item features must be finite", r->name, why);
+    }
+}
+
 void cli_append_line(const char *path, const char *line)
 {
     FILE *f = fopen(path, "a");

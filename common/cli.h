@@ -55,6 +55,10 @@ ts_record *cli_need(cli_stage *c, ts_bag *bag, const char *name);
 /* A csr record that must be in the bag; with rows >= 0 also of shape
  * rows x cols.  Exits 1 naming it when absent, of another kind or shape. */
 const ts_csr *cli_need_csr(cli_stage *c, ts_bag *bag, const char *name, int64_t rows, int64_t cols);
+/* Item features with NaN or infinity are refused where they enter (the
+ * training's exp and softmax would turn them into garbage): exits 1 naming
+ * the first such feat/<m> record, row and column. */
+void cli_need_finite_features(const ts_bag *bag);
 /* The value of a one-element <i8 record, or dflt when absent; exits 1
  * when the record has another kind, type or size. */
 int64_t cli_i64(ts_bag *bag, const char *name, int64_t dflt);

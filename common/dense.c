@@ -66,7 +66,11 @@ void dn_normalize_rows_backward(const float *y, const float *norm, const float *
 }
 
 /* exp(x) = 2^k * p(r), x = k ln2 + r, |r| <= ln2/2, with a degree-6
- * polynomial for e^r and the exponent assembled in the float's bits. */
+ * polynomial for e^r and the exponent assembled in the float's bits.
+ * k is rounded by adding 1.5 * 2^23, which leaves it in the low bits of
+ * that sum; 2^k is built from those bits with unsigned arithmetic, never
+ * by converting a float to int, so a NaN (which passes the clamps) has no
+ * undefined behaviour on the way and comes out as NaN through r and p. */
 DN_CLONES
 static void dn_exp_block(const float *x, float *y, int64_t n)
 {
@@ -74,7 +78,8 @@ static void dn_exp_block(const float *x, float *y, int64_t n)
         float v = x[i];
         v = v < -87.3f ? -87.3f : v;             /* two plain selects: the loop vectorises */
         v = v > 88.7f ? 88.7f : v;
-        float k = (v * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */
+        float t = v * 1.44269504088896341f + 12582912.0f; /* 12582912 + k, k = round(v / ln2) */
+        float k = t - 12582912.0f;
         float r = v - k * 0.693145751953125f;      /* ln2 split in two */
         r = r - k * 1.428606765330187e-06f;
         float p = 1.0f / 720;
@@ -84,7 +89,9 @@ static void dn_exp_block(const float *x, float *y, int64_t n)
         p = p * r + 0.5f;
         p = p * r + 1.0f;
         p = p * r + 1.0f;
-        int32_t bits = ((int32_t)k + 127) << 23;  /* 2^k */
+        uint32_t tb;
+        memcpy(&tb, &t, 4);
+        uint32_t bits = (tb + 127u) << 23;        /* 2^k: the sum's low bits are k (-126..128), mod 2^9 */
         float scale;
         memcpy(&scale, &bits, 4);
         y[i] = p * scale;

@@ -10,12 +10,14 @@
  *
  * Everything about the file is validated before memory for the data is
  * allocated: the declared size must not overflow and must equal exactly the
- * bytes that follow the header.  The data is then read in bounded chunks,
+ * bytes that follow the header; then the limits every stream reader applies
+ * (docs/STREAMS.md, "Limits") must hold.  The data is then read in bounded chunks,
  * byte-swapped if big-endian, widened/narrowed to float32 with dt_to_f32 and
  * (for Fortran order) transposed into place. */
 #include "npy.h"
 
 #include "dtype.h"
+#include "ts.h"   /* the size limits every reader shares (TS_DIM_MAX, TS_PAYLOAD_MAX) */
 
 #include <errno.h>
 #include <stdarg.h>
@@ -403,12 +405,22 @@ int npy_read_f32(FILE *f, int64_t file_size, npy_matrix *out, char *err, size_t 
                 nbytes < have ? "extra trailing bytes" : "truncated data");
         goto fail;
     }
-    size_t outbytes;
-    if ((uint64_t)n > SIZE_MAX / sizeof(float)) {
-        npy_err(err, errlen, "array of %lld elements too large for memory", (long long)n);
+    /* the stream format's limits (docs/STREAMS.md), so that what is read
+     * here can be written as a record and read back: with no elements no
+     * data backs the dimensions, which then get the shared cap; as float32
+     * the array must fit one payload */
+    if (n == 0 && (rows > TS_DIM_MAX || cols > TS_DIM_MAX)) {
+        npy_err(err, errlen, "header declares %lld x %lld %s: a dimension of an array with no elements may be at "
+                "most %lld", (long long)rows, (long long)cols, out->dtype, (long long)TS_DIM_MAX);
         goto fail;
     }
-    outbytes = (size_t)n * sizeof(float);
+    if ((uint64_t)n > TS_PAYLOAD_MAX / sizeof(float)) {
+        npy_err(err, errlen, "header declares %lld x %lld %s: %lld elements are more than one stream record holds "
+                "as float32 (%llu bytes)", (long long)rows, (long long)cols, out->dtype, (long long)n,
+                (unsigned long long)TS_PAYLOAD_MAX);
+        goto fail;
+    }
+    size_t outbytes = (size_t)n * sizeof(float);
 
     void *mem = NULL;
     if (posix_memalign(&mem, 64, outbytes ? outbytes : 64) != 0) {

@@ -3,7 +3,10 @@
  * Format versions 1, 2 and 3; dtypes f2, f4, f8, i4, i8 in little- or
  * big-endian byte order; C or Fortran order; 1-D (N -> N x 1) or 2-D shapes.
  * Values are converted to float32 (f2 exactly).  The declared size is
- * checked against the file's size before any memory is allocated. */
+ * checked against the file's size before any memory is allocated, and
+ * against the limits of ts.h that every stream reader applies (a dimension
+ * of an empty array at most TS_DIM_MAX, the float32 result at most
+ * TS_PAYLOAD_MAX bytes). */
 #ifndef NPY_H
 #define NPY_H
 

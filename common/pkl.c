@@ -11,7 +11,10 @@
  *
  * Safety: every length read from the input is checked against the bytes left
  * before anything is allocated; the stack, mark stack, memo and object count
- * are capped; the interpreter never recurses.  All objects live in one list
+ * are capped, and memo keys may not exceed the bytes read so far, so memory
+ * grows with the input actually present; a sparse shape's sides that no
+ * array backs are capped at TS_DIM_MAX like every reader's (docs/STREAMS.md,
+ * "Limits"); the interpreter never recurses.  All objects live in one list
  * owned by the VM and are freed in one sweep, so shared references (memo,
  * DUP) need no reference counting and an error at any point leaks nothing. */
 #include "pkl.h"
@@ -20,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "ts.h" /* TS_DIM_MAX: the size limit on dimensions no data backs, shared by every reader */
 
 #define PKL_MAX_STACK (1u << 20) /* stack entries */
 #define PKL_MAX_MARKS (1u << 16) /* nested MARKs */
@@ -788,6 +793,11 @@ static int pkl_memo_put(pkl_vm *vm, uint64_t key)
     pkl_obj *o = pkl_top(vm);
     if (!o) return -1;
     if (key >= PKL_MAX_MEMO) return pkl_opfail(vm, "memo key %llu too large", (unsigned long long)key);
+    /* the memo grows with the pickle read so far, not with a key it declares
+     * (a pickler numbers its memo entries 0, 1, 2, ..., each costing bytes) */
+    if (key > vm->pos)
+        return pkl_opfail(vm, "memo key %llu is larger than the %zu bytes read so far", (unsigned long long)key,
+                          vm->pos);
     if (key >= vm->memo_cap) {
         size_t cap = vm->memo_cap ? vm->memo_cap : 64;
         while (cap <= key) cap *= 2;
@@ -1125,6 +1135,17 @@ static int pkl_to_coo(pkl_vm *vm, const pkl_obj *o, pkl_coo *out)
     }
     out->rows = shape->u.seq.v[0]->u.i;
     out->cols = shape->u.seq.v[1]->u.i;
+    /* Sizes no bytes in the pickle back get the cap every reader applies
+     * (docs/STREAMS.md, "Limits"): both sides of a coo matrix, the minor
+     * side of a csr/csc one.  Its major side is backed by indptr, whose
+     * length must match it (below).  Without this a few hundred bytes
+     * could declare 2^26 users, and a csr of them needs a gigabyte. */
+    int major = o->u.sp.kind == PKL_G_CSR ? 0 : o->u.sp.kind == PKL_G_CSC ? 1 : -1;
+    for (int k = 0; k < 2; k++)
+        if (k != major && shape->u.seq.v[k]->u.i > TS_DIM_MAX)
+            return pkl_fail(vm, "sparse shape %lld x %lld: %lld %s, more than the %lld a matrix may have",
+                            (long long)out->rows, (long long)out->cols, (long long)shape->u.seq.v[k]->u.i,
+                            k ? "columns" : "rows", (long long)TS_DIM_MAX);
     if (o->u.sp.kind == PKL_G_COO) return pkl_coo_from_state(vm, st, out);
     return pkl_cs_from_state(vm, st, o->u.sp.kind == PKL_G_CSC, out);
 }

@@ -32,6 +32,25 @@
 
 #define TS_MAXDIM 8
 
+/* Limits on what a file may declare, shared by every reader and writer
+ * (the stream reader and writer, the .npy and pickle readers); the policy
+ * is written down in docs/STREAMS.md, "Limits":
+ *
+ * TS_DIM_MAX: the largest size of a dimension that no bytes in the input
+ * pay for: the columns of a csr matrix, every dimension of a tensor or
+ * .npy array with no elements, the shape of a pickled coo matrix and the
+ * minor side of a csr/csc one.  Stages allocate tables in proportion to
+ * these (item embeddings, a transposed graph), so a few bytes could
+ * otherwise claim gigabytes.  2^24 rows of 64 float32 is also where an
+ * embedding table reaches TS_PAYLOAD_MAX.  Dimensions that a payload does
+ * pay for (a dense tensor with elements, a csr's rows, whose indptr holds
+ * 8 bytes each) are limited by TS_PAYLOAD_MAX alone.
+ * TS_PAYLOAD_MAX: the most bytes one payload holds (a msgpack bin32).
+ * TS_NAME_MAX: the longest record name (and map key), in bytes. */
+#define TS_DIM_MAX (INT64_C(1) << 24)
+#define TS_PAYLOAD_MAX UINT32_MAX
+#define TS_NAME_MAX 4096
+
 typedef enum { TS_DENSE, TS_CSR, TS_OTHER } ts_kind;
 
 /* A sparse matrix in compressed sparse row form. */
@@ -75,8 +94,19 @@ ts_record *ts_csr_new(const char *name, ts_csr *m);
 /* A new metadata record {"name": name, "json": json}. */
 ts_record *ts_meta_new(const char *name, const char *json);
 void ts_record_free(ts_record *r);
-/* Number of elements of a dense record. */
+/* Number of elements of a dense record (INT64_MAX if the shape's product
+ * overflows, which no record from ts_reader or ts_dense_new has). */
 int64_t ts_numel(const ts_record *r);
+/* Check a dense shape against the limits above: 0 and *nbytes (product of
+ * the shape and elem_size) if it may be written or read, or -1 and a
+ * reason in why (e.g. "dimension 1 is 1099511627776 in a tensor with no
+ * elements (at most 16777216)"). */
+int ts_dense_size(int ndim, const int64_t *shape, size_t elem_size, uint64_t *nbytes, char *why, size_t whylen);
+/* Are all values of a dense record finite as float32, the type stages
+ * compute in (integers always are; f8 1e300 is not)?  0 if so; -1 if not,
+ * with the first NaN or infinity in why, e.g. "row 5 holds nan (column 2)"
+ * (rows: the first dimension). */
+int ts_check_finite(const ts_record *r, char *why, size_t whylen);
 /* Widen or convert a dense record to float32 in place (f2 exactly). */
 int ts_record_to_f32(ts_record *r);
 /* The string value of a field of an opaque record, or NULL.  The result is
@@ -130,6 +160,9 @@ const char *ts_writer_tmppath(const ts_writer *w);
 typedef struct {
     ts_record **recs;   /* [n] in first-seen order */
     size_t n, cap;
+    /* private: open-addressed hash of the names, slot -> position + 1 (0:
+     * empty), [nslots] a power of two; NULL until first needed */
+    size_t *slots, nslots;
 } ts_bag;
 
 /* Read every record of path into bag; a later record replaces an earlier

@@ -23,7 +23,7 @@
 
 #define IN_CAP (1u << 20)        /* descriptor read buffer */
 #define OUT_CAP (1u << 20)       /* decompressed staging buffer */
-#define KEY_MAX 4096             /* longest map key or name */
+#define KEY_MAX TS_NAME_MAX      /* longest map key or name */
 #define RAW_MAX (64u << 20)      /* largest non-bin value kept as bytes */
 #define DEPTH_MAX 64             /* nesting of arrays/maps in a value */
 
@@ -48,6 +48,8 @@ struct ts_reader {
     const char *what;            /* record being parsed, for messages */
     int (*keep)(const char *name, void *ctx);   /* record filter, or NULL */
     void *keep_ctx;
+    int64_t file_left;           /* bytes of a regular file after where we started, or -1 */
+    uint64_t fd_read;            /* bytes read from fd so far */
 };
 
 static int rd_fail(ts_reader *r, const char *fmt, ...)
@@ -72,6 +74,11 @@ ts_reader *ts_reader_fdopen(int fd, const char *label)
     if (!r->in || !r->out || !r->dctx) { ts_reader_close(r); return NULL; }
     r->fd = fd;
     snprintf(r->label, sizeof r->label, "%s", label);
+    r->file_left = -1;
+    struct stat st;
+    off_t at;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (at = lseek(fd, 0, SEEK_CUR)) >= 0 && at <= st.st_size)
+        r->file_left = (int64_t)(st.st_size - at);
     return r;
 }
 
@@ -126,6 +133,7 @@ static ssize_t rd_fill(ts_reader *r, size_t want)
         }
         if (k == 0) r->eof = 1;
         r->in_len += (size_t)k;
+        r->fd_read += (uint64_t)k;
     }
     return (ssize_t)(r->in_len - r->in_pos);
 }
@@ -225,6 +233,7 @@ static int rd_get(ts_reader *r, void *dst_, size_t n)
                 return rd_fail(r, "read failed: %s", strerror(errno));
             }
             if (k == 0) { r->eof = 1; goto truncated; }
+            r->fd_read += (uint64_t)k;
             dst += k; n -= (size_t)k;
         } else if (rd_fill(r, 1) < 0) {
             return -1;
@@ -386,6 +395,17 @@ static int rd_discard(ts_reader *r, uint64_t n)
     return 0;
 }
 
+/* The most logical bytes that can still come, when that is known: reading
+ * a raw (uncompressed) part of a regular file, what is buffered plus what
+ * the file holds after it.  Inside a zstd frame it is not known. */
+static int rd_bytes_left(const ts_reader *r, uint64_t *left)
+{
+    if (r->file_left < 0 || r->in_frame) return 0;
+    int64_t unread = r->file_left - (int64_t)r->fd_read;
+    *left = (uint64_t)(unread > 0 ? unread : 0) + (r->in_len - r->in_pos) + (r->out_len - r->out_pos);
+    return 1;
+}
+
 /* Parse one map into fields.  Bin values land in aligned buffers, unless
  * the filter has refused the record's name: then they are read past and
  * *skipped is set. */
@@ -413,6 +433,12 @@ static int rd_fields(ts_reader *r, ts_field **out, size_t *nout, int *skipped)
         if (t == 0xc4 || t == 0xc5 || t == 0xc6) {
             uint64_t len;
             if (rd_be(r, t == 0xc4 ? 1 : t == 0xc5 ? 2 : 4, &len) < 0) goto fail;
+            uint64_t left;
+            if (rd_bytes_left(r, &left) && len > left) {
+                rd_fail(r, "truncated: '%s' in %s declares %llu bytes but the file holds only %llu more",
+                        key, r->what, (unsigned long long)len, (unsigned long long)left);
+                goto fail;
+            }
             if (*skipped) {
                 if (rd_discard(r, len) < 0) goto fail;
                 continue;
@@ -439,13 +465,23 @@ static int rd_fields(ts_reader *r, ts_field **out, size_t *nout, int *skipped)
             size_t off = 0;
             if (msgpack_unpack_next(&u, (const char *)f[i].raw, f[i].rawlen, &off) == MSGPACK_UNPACK_SUCCESS &&
                 u.data.type == MSGPACK_OBJECT_STR) {
-                snprintf(namebuf, sizeof namebuf, "record '%.*s'",
-                         (int)(u.data.via.str.size > 256 ? 256 : u.data.via.str.size), u.data.via.str.ptr);
+                /* a name is 1 to KEY_MAX bytes without NUL (which would cut it short in C) */
+                size_t len = u.data.via.str.size;
+                const char *why = len == 0 ? "is empty"
+                                : len > KEY_MAX ? "is too long"
+                                : memchr(u.data.via.str.ptr, 0, len) ? "holds a NUL byte" : NULL;
+                if (why) {
+                    rd_fail(r, "%s: 'name' %s (%zu bytes; a name is 1 to %d bytes, no NUL)", r->what, why, len,
+                            KEY_MAX);
+                    msgpack_unpacked_destroy(&u);
+                    goto fail;
+                }
+                snprintf(namebuf, sizeof namebuf, "record '%.*s'", (int)(len > 256 ? 256 : len), u.data.via.str.ptr);
                 r->what = namebuf;
                 if (r->keep) {
                     char name[KEY_MAX + 1];
-                    memcpy(name, u.data.via.str.ptr, u.data.via.str.size);
-                    name[u.data.via.str.size] = 0;
+                    memcpy(name, u.data.via.str.ptr, len);
+                    name[len] = 0;
                     *skipped = !r->keep(name, r->keep_ctx);
                 }
             }
@@ -497,7 +533,8 @@ static int rd_field_int(const ts_field *f, int64_t *v)
     return ok ? 0 : -1;
 }
 
-/* A shape field: array of up to TS_MAXDIM non-negative ints. */
+/* A shape field: array of up to TS_MAXDIM non-negative ints (their limits
+ * are checked by the caller, which knows what backs them). */
 static int rd_shape(ts_reader *r, const ts_field *f, int *ndim, int64_t *shape)
 {
     msgpack_unpacked u;
@@ -506,12 +543,12 @@ static int rd_shape(ts_reader *r, const ts_field *f, int *ndim, int64_t *shape)
         *ndim = (int)u.data.via.array.size;
         for (int i = 0; i < *ndim; i++) {
             msgpack_object *o = &u.data.via.array.ptr[i];
-            if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > (1ull << 40)) ok = 0;
+            if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > (uint64_t)INT64_MAX) ok = 0;
             else shape[i] = (int64_t)o->via.u64;
         }
     }
     msgpack_unpacked_destroy(&u);
-    return ok ? 0 : rd_fail(r, "%s: 'shape' is not a list of at most %d sizes below 2^40", r->what, TS_MAXDIM);
+    return ok ? 0 : rd_fail(r, "%s: 'shape' is not a list of at most %d non-negative integers", r->what, TS_MAXDIM);
 }
 
 /* Take ownership of a bin field's payload. */
@@ -532,8 +569,10 @@ static int rd_make_dense(ts_reader *r, ts_record *rec, ts_field *f, size_t n)
         return rd_fail(r, "%s: unsupported dtype '%s' (expected <f4 <f2 <f8 <i4 <i8 or |u1)", r->what, dts);
     if (rd_shape(r, fs, &rec->ndim, rec->shape) < 0) return -1;
     if (!fdata->bin) return rd_fail(r, "%s: 'data' is not a bin", r->what);
-    unsigned __int128 want = dt_size(rec->dtype);
-    for (int i = 0; i < rec->ndim; i++) want *= (unsigned __int128)rec->shape[i];
+    uint64_t want;
+    char why[256];
+    if (ts_dense_size(rec->ndim, rec->shape, dt_size(rec->dtype), &want, why, sizeof why) < 0)
+        return rd_fail(r, "%s: %s", r->what, why);
     if (want != fdata->binlen)
         return rd_fail(r, "%s: shape and dtype need %llu bytes but 'data' holds %zu", r->what,
                        (unsigned long long)want, fdata->binlen);
@@ -551,26 +590,45 @@ static int rd_make_csr(ts_reader *r, ts_record *rec, ts_field *f, size_t n)
     int64_t shape[TS_MAXDIM];
     if (rd_shape(r, rd_field(f, n, "shape"), &ndim, shape) < 0) return -1;
     if (ndim != 2) return rd_fail(r, "%s: csr shape has %d dimensions, not 2", r->what, ndim);
-    if (shape[1] > INT32_MAX) return rd_fail(r, "%s: %lld columns do not fit int32 indices", r->what, (long long)shape[1]);
+    /* nothing backs the columns: they get the shared cap (below INT32_MAX, the indices' type) */
+    if (shape[1] > TS_DIM_MAX)
+        return rd_fail(r, "%s: %lld columns, more than the %lld a matrix may have", r->what, (long long)shape[1],
+                       (long long)TS_DIM_MAX);
     ts_field *fp = rd_field(f, n, "indptr"), *fi = rd_field(f, n, "indices"), *fv = rd_field(f, n, "values");
     if (!fp || !fi || !fv || !fp->bin || !fi->bin || !fv->bin)
         return rd_fail(r, "%s: csr needs bin fields 'indptr', 'indices' and 'values'", r->what);
     int64_t rows = shape[0], cols = shape[1];
-    if (fp->binlen != (size_t)(rows + 1) * 8)
-        return rd_fail(r, "%s: indptr holds %zu bytes, %lld rows need %lld", r->what, fp->binlen,
-                       (long long)rows, (long long)(rows + 1) * 8);
+    /* the rows are backed by indptr, 8 bytes each: compare without multiplying */
+    if (fp->binlen % 8 != 0 || fp->binlen / 8 == 0 || (uint64_t)(fp->binlen / 8 - 1) != (uint64_t)rows)
+        return rd_fail(r, "%s: indptr holds %zu bytes, %lld rows need %llu", r->what, fp->binlen, (long long)rows,
+                       (unsigned long long)rows * 8 + 8);
     const int64_t *ip = (const int64_t *)fp->bin;
     if (ip[0] != 0) return rd_fail(r, "%s: indptr starts at %lld, not 0", r->what, (long long)ip[0]);
     for (int64_t i = 0; i < rows; i++)
         if (ip[i + 1] < ip[i]) return rd_fail(r, "%s: indptr decreases at row %lld", r->what, (long long)i);
     int64_t nnz = ip[rows];
-    if (fi->binlen != (size_t)nnz * 4 || fv->binlen != (size_t)nnz * 4)
+    /* nnz is checked against the entries present by dividing, never by
+     * multiplying: nnz * 4 wraps for nnz >= 2^62 */
+    if (fi->binlen % 4 != 0 || fv->binlen % 4 != 0 || (uint64_t)nnz != fi->binlen / 4 ||
+        (uint64_t)nnz != fv->binlen / 4)
         return rd_fail(r, "%s: indptr ends at %lld but indices/values hold %zu/%zu entries", r->what,
                        (long long)nnz, fi->binlen / 4, fv->binlen / 4);
     const int32_t *ix = (const int32_t *)fi->bin;
-    for (int64_t k = 0; k < nnz; k++)
-        if (ix[k] < 0 || ix[k] >= cols)
-            return rd_fail(r, "%s: column index %d out of range for %lld columns", r->what, ix[k], (long long)cols);
+    for (int64_t i = 0; i < rows; i++) {
+        int64_t prev = -1;
+        for (int64_t k = ip[i]; k < ip[i + 1]; k++) {
+            if (ix[k] < 0 || ix[k] >= cols)
+                return rd_fail(r, "%s: column index %d out of range for %lld columns", r->what, ix[k],
+                               (long long)cols);
+            if (ix[k] == prev)
+                return rd_fail(r, "%s: row %lld holds column %d twice (columns must be strictly increasing within "
+                               "a row)", r->what, (long long)i, ix[k]);
+            if (ix[k] < prev)
+                return rd_fail(r, "%s: row %lld has column %d after column %lld (columns must be strictly "
+                               "increasing within a row)", r->what, (long long)i, ix[k], (long long)prev);
+            prev = ix[k];
+        }
+    }
     rec->csr.rows = rows;
     rec->csr.cols = cols;
     rec->csr.nnz = nnz;

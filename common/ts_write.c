@@ -173,13 +173,25 @@ ts_writer *ts_writer_open(const char *path, int zlevel, const char *writer)
     return w;
 }
 
+/* A record name as every reader accepts it: 1 to TS_NAME_MAX bytes. */
+static int wr_check_name(ts_writer *w, const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0) return wr_fail(w, "a record without a name cannot be written");
+    if (n > TS_NAME_MAX) return wr_fail(w, "record name of %zu bytes (at most %d): '%.64s...'", n, TS_NAME_MAX, name);
+    return 0;
+}
+
 int ts_write_dense(ts_writer *w, const char *name, dt_type dtype, int ndim,
                    const int64_t *shape, const void *data)
 {
-    if (w->failed) return -1;
-    size_t n = dt_size(dtype);
-    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
-    if (n > UINT32_MAX) return wr_fail(w, "tensor '%s' has %zu bytes; one record holds at most 4 GiB", name, n);
+    if (w->failed || wr_check_name(w, name) < 0) return -1;
+    /* the readers' rules (ts_dense_size): what they would refuse is never written */
+    uint64_t nbytes;
+    char why[256];
+    if (ts_dense_size(ndim, shape, dt_size(dtype), &nbytes, why, sizeof why) < 0)
+        return wr_fail(w, "tensor '%s': %s", name, why);
+    size_t n = (size_t)nbytes;
     msgpack_pack_map(&w->pk, 4);
     wr_str(w, "name"); wr_str(w, name);
     wr_str(w, "dtype"); wr_str(w, dt_name(dtype));
@@ -191,9 +203,31 @@ int ts_write_dense(ts_writer *w, const char *name, dt_type dtype, int ndim,
 
 int ts_write_csr(ts_writer *w, const char *name, const ts_csr *m)
 {
-    if (w->failed) return -1;
-    if ((uint64_t)m->nnz * 4 > UINT32_MAX || (uint64_t)(m->rows + 1) * 8 > UINT32_MAX)
-        return wr_fail(w, "csr '%s' is too large for one record (4 GiB per array)", name);
+    if (w->failed || wr_check_name(w, name) < 0) return -1;
+    /* the readers' rules: sizes, the shared cap on columns, indptr, and
+     * columns in range and strictly increasing within each row */
+    if (m->rows < 0 || m->cols < 0 || m->nnz < 0 || (uint64_t)m->nnz > TS_PAYLOAD_MAX / 4 ||
+        (uint64_t)m->rows >= TS_PAYLOAD_MAX / 8)
+        return wr_fail(w, "csr '%s' of %lld x %lld with %lld entries is too large for one record (%llu bytes per array)",
+                       name, (long long)m->rows, (long long)m->cols, (long long)m->nnz,
+                       (unsigned long long)TS_PAYLOAD_MAX);
+    if (m->cols > TS_DIM_MAX)
+        return wr_fail(w, "csr '%s' has %lld columns, more than the %lld a matrix may have", name, (long long)m->cols,
+                       (long long)TS_DIM_MAX);
+    if (m->indptr[0] != 0 || m->indptr[m->rows] != m->nnz)
+        return wr_fail(w, "csr '%s': indptr runs from %lld to %lld, not 0 to its %lld entries", name,
+                       (long long)m->indptr[0], (long long)m->indptr[m->rows], (long long)m->nnz);
+    for (int64_t i = 0; i < m->rows; i++) {
+        if (m->indptr[i + 1] < m->indptr[i]) return wr_fail(w, "csr '%s': indptr decreases at row %lld", name, (long long)i);
+        int64_t prev = -1;
+        for (int64_t k = m->indptr[i]; k < m->indptr[i + 1]; k++) {
+            if (m->indices[k] <= prev || m->indices[k] >= m->cols)
+                return wr_fail(w, "csr '%s': row %lld has column %d after %lld in %lld columns (columns must be in "
+                               "range and strictly increasing within a row)", name, (long long)i, m->indices[k],
+                               (long long)prev, (long long)m->cols);
+            prev = m->indices[k];
+        }
+    }
     int64_t shape[2] = {m->rows, m->cols};
     msgpack_pack_map(&w->pk, 6);
     wr_str(w, "name"); wr_str(w, name);
@@ -210,7 +244,7 @@ int ts_write(ts_writer *w, const ts_record *r)
 {
     if (r->kind == TS_DENSE) return ts_write_dense(w, r->name, r->dtype, r->ndim, r->shape, r->data);
     if (r->kind == TS_CSR) return ts_write_csr(w, r->name, &r->csr);
-    if (w->failed) return -1;
+    if (w->failed || (r->name && wr_check_name(w, r->name) < 0)) return -1;
     msgpack_pack_map(&w->pk, r->nfields);
     for (size_t i = 0; i < r->nfields; i++) {
         const ts_field *f = &r->fields[i];

@@ -133,9 +133,13 @@ static ts_record *load_matrix(const source *s)
     uint8_t *buf = slurp(s->path, &len);
     pkl_coo coo;
     char err[512];
-    if (pkl_read_coo(buf, len, &coo, err, sizeof err) < 0) cli_die("%s: %s", s->path, err);
+    if (pkl_read_coo(buf, len, &coo, err, sizeof err) < 0) cli_die("%s: %s: %s", s->name, s->path, err);
     free(buf);
-    if (coo.cols > INT32_MAX) cli_die("%s: %lld items do not fit int32 indices", s->path, (long long)coo.cols);
+    /* pkl.c caps the sides no array backs; a csc pickle's columns are backed
+     * there, but as a csr record's columns nothing backs them: the cap again */
+    if (coo.cols > TS_DIM_MAX)
+        cli_die("%s: %s: %lld items, more than the %lld a matrix may have", s->name, s->path, (long long)coo.cols,
+                (long long)TS_DIM_MAX);
     ts_csr m;
     if (sp_binary_from_coo(coo.rows, coo.cols, coo.n, coo.row, coo.col, coo.val, &m) < 0)
         cli_die("%s: out of memory", s->path);
@@ -155,12 +159,16 @@ static ts_record *load_features(const source *s)
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) cli_die("%s: not a regular file", s->path);
     npy_matrix m;
     char err[512];
-    if (npy_read_f32(f, st.st_size, &m, err, sizeof err) < 0) cli_die("%s: %s", s->path, err);
+    if (npy_read_f32(f, st.st_size, &m, err, sizeof err) < 0) cli_die("%s: %s: %s", s->name, s->path, err);
     fclose(f);
     int64_t shape[2] = {m.rows, m.cols};
     ts_record *r = ts_dense_new(s->name, DT_F32, 2, shape);
     if (!r) cli_die("out of memory");
     memcpy(r->data, m.data, r->nbytes);
+    /* NaN or infinity in item features would reach the training's exp and
+     * softmax: refuse them here, where they enter */
+    if (ts_check_finite(r, err, sizeof err) < 0)
+        cli_die("%s: %s: %s: item features must be finite", s->name, s->path, err);
     cli_note("%s: %s %lld x %lld %s -> float32", s->name, s->path, (long long)m.rows, (long long)m.cols, m.dtype);
     npy_matrix_free(&m);
     return r;

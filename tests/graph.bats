@@ -48,7 +48,7 @@ gc() { "$PY" "$ROOT/tests/tools/graph_check.py" "$@"; }
     [ "$status" -eq 1 ]
 }
 
-@test "graph_from_interactions counts stored entries as edges whatever their order, repeats and values" {
+@test "graph_from_interactions counts stored entries as edges whatever their values; unsorted or repeated columns are refused" {
     run gc interactions-messy "$TOOLS/graph-check" "$T"
     echo "$output"
     [ "$status" -eq 0 ]

@@ -12,7 +12,8 @@
       GRAPH's csr equals the recipe computed densely from IN's interactions
   graph_check.py recipe-edges IN GRAPH U I    the same from IN's edge list, csr `G`
   graph_check.py interactions-messy TOOL DIR   graph-check interactions on a csr
-      with unsorted and repeated columns gives the recipe of its structure
+      with stored zeros gives the recipe of its structure; one with unsorted
+      and repeated columns is refused on reading
   graph_check.py spmm TOOL DIR            graph-check spmm against numpy
   graph_check.py spmm-threads TOOL DIR    1 and 2 OpenMP threads agree bit for bit
   graph_check.py transpose TOOL DIR       graph-check transpose against numpy
@@ -184,15 +185,17 @@ def tool(*args, env=None):
         fail(f"{' '.join(map(str, args))}: exit {p.returncode}: {p.stderr.strip()}")
 
 
-def messy_csr(rng, rows, cols, density, repeats=True):
-    """csr arrays with columns shuffled within rows and some repeated; every
-    5th row is empty."""
+def messy_csr(rng, rows, cols, density, repeats=True, shuffle=True):
+    """csr arrays, every 5th row empty; with repeats and shuffle, columns
+    shuffled within rows and some repeated (which the stream format refuses:
+    a row's columns are strictly increasing)."""
     indptr, indices, values = [0], [], []
     for r in range(rows):
         c = np.nonzero(rng.random(cols) < density)[0] if r % 5 != 4 else np.zeros(0, int)
         if repeats and len(c) and r % 3 == 0:
             c = np.concatenate([c, c[: 1 + len(c) // 2]])
-        rng.shuffle(c)
+        if shuffle:
+            rng.shuffle(c)
         indices += c.tolist()
         values += rng.standard_normal(len(c)).tolist()
         indptr.append(len(indices))
@@ -201,19 +204,26 @@ def messy_csr(rng, rows, cols, density, repeats=True):
 
 def cmd_interactions_messy(a):
     rng = np.random.default_rng(5)
-    t = messy_csr(rng, 40, 30, 0.08)
+    t = messy_csr(rng, 40, 30, 0.08, repeats=False, shuffle=False)
     t = (t[0], t[1], np.zeros_like(t[2]), t[3])   # stored zeros still count as edges
     write(f"{a.dir}/R.ts", [csr_record("R", *t)])
     tool(a.tool, "interactions", f"{a.dir}/R.ts", f"{a.dir}/G.ts")
     R = dense_of_csr((t[0], t[1], np.ones_like(t[2]), t[3])) != 0
-    check_graph(R, get_csr(f"{a.dir}/G.ts", "G"), "G of unsorted, repeated columns")
+    check_graph(R, get_csr(f"{a.dir}/G.ts", "G"), "G of stored zeros")
+    # unsorted and repeated columns never reach the recipe: the reader refuses them
+    m = messy_csr(rng, 40, 30, 0.08)
+    write(f"{a.dir}/M.ts", [csr_record("R", *m)])
+    p = subprocess.run([a.tool, "interactions", f"{a.dir}/M.ts", f"{a.dir}/GM.ts"], capture_output=True, text=True)
+    if p.returncode != 1 or "row" not in p.stderr:
+        fail(f"unsorted, repeated columns: exit {p.returncode}, {p.stderr.strip()!r}")
+    print("G of stored zeros agrees; unsorted or repeated columns refused:", p.stderr.strip())
 
 
 # ---- kernels ----
 
 def spmm_case(rng, rows, cols, d, density, nan_y=False, nan_x=False):
-    """A random csr (shuffled columns, every 5th row empty), x and y."""
-    t = messy_csr(rng, rows, cols, density, repeats=False)
+    """A random csr (every 5th row empty), x and y."""
+    t = messy_csr(rng, rows, cols, density, repeats=False, shuffle=False)
     A = dense_of_csr(t)
     x = rng.standard_normal((cols, d)).astype("<f4")
     y = rng.standard_normal((rows, d)).astype("<f4")
@@ -287,7 +297,7 @@ def cmd_transpose(a):
     rng = np.random.default_rng(13)
     n = 0
     for rows, cols, density in ((30, 50, 0.1), (50, 30, 0.3), (0, 5, 0.5), (5, 0, 0.5), (7, 7, 0.0), (1, 1000, 0.01)):
-        t = messy_csr(rng, rows, cols, density)
+        t = messy_csr(rng, rows, cols, density, shuffle=False, repeats=False)
         write(f"{a.dir}/A.ts", [csr_record("A", *t)])
         tool(a.tool, "transpose", f"{a.dir}/A.ts", f"{a.dir}/At.ts")
         tt = get_csr(f"{a.dir}/At.ts", "At")
