@@ -3,7 +3,8 @@
 # from the epoch folder's files: evaluate's lines on test and val (test.json,
 # val.json; keys prefixed test_ / val_), the logs of train, diffuse and
 # augment (prefixed train_ / diffuse_ / augment_; each has the stage's
-# "seconds"), and evaluate_seconds, the two evaluations' time together.
+# "seconds"), and evaluate_seconds, the two evaluations' time together
+# (from evaluate.log).
 # usage: metrics.sh BIN EPOCH_DIR [with-diffusion]
 set -eu
 bin=$1 d=$2 diff=${3:-}
@@ -19,6 +20,7 @@ if [ -n "$diff" ]; then
     line="$line, $(tail -n 1 "$d/diffuse.log" | log diffuse_)"
     line="$line, $("$bin/inspect" --print log/augment "$d/augment.ts" | log augment_)"
 fi
-secs=$(cat "$d/test.json" "$d/val.json" 2>/dev/null | sed -n 's/.*"seconds": \([0-9.e+-]*\).*/\1/p' |
-       awk '{ s += $1 } END { printf "%.3f", s }')
+# the last line per split of evaluate.log (a re-run appends)
+secs=$(for s in test val; do grep "\"split\": \"$s\"" "$d/evaluate.log" 2>/dev/null | tail -n 1; done |
+       sed -n 's/.*"seconds": \([0-9.e+-]*\).*/\1/p' | awk '{ s += $1 } END { printf "%.3f", s }')
 echo "$line, \"evaluate_seconds\": $secs}"

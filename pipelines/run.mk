@@ -123,10 +123,10 @@ $(R)/e%/train.ts: $(R)/base.ts $(if $(DIFFUSION),$(R)/e%/augment.ts) $$(call pre
 	    $(TRAIN_OPTS) -o $@
 
 $(R)/e%/test.json: $(R)/base.ts $(R)/e%/train.ts
-	$(SUBMIT) $(BIN)/evaluate -q $(R)/base.ts $(@D)/train.ts --split test > $@.tmp && mv $@.tmp $@
+	$(SUBMIT) $(BIN)/evaluate -q $(R)/base.ts $(@D)/train.ts --split test --log $(@D)/evaluate.log > $@.tmp && mv $@.tmp $@
 
 $(R)/e%/val.json: $(R)/base.ts $(R)/e%/train.ts
-	$(SUBMIT) $(BIN)/evaluate -q $(R)/base.ts $(@D)/train.ts --split val > $@.tmp && mv $@.tmp $@
+	$(SUBMIT) $(BIN)/evaluate -q $(R)/base.ts $(@D)/train.ts --split val --log $(@D)/evaluate.log > $@.tmp && mv $@.tmp $@
 
 # the epoch's line of metrics.jsonl: both evaluations and the stages' logs
 $(R)/e%/metrics.json: $(R)/e%/test.json $(if $(HAS_VAL),$(R)/e%/val.json)

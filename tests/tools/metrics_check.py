@@ -217,7 +217,7 @@ def cmd_evaluate(argv):
     ks = sorted(set(int(k) for k in a.topk.split(",")))
     n, want = brute_metrics(load(a.inputs), a.split, ks)
     keys = (["label"] if a.label is not None else []) + ["split", "users"] + [
-        f"{m}@{k}" for k in ks for m in ("recall", "ndcg", "precision")] + ["seconds"]
+        f"{m}@{k}" for k in ks for m in ("recall", "ndcg", "precision")]
     if list(got) != keys:
         fail(f"keys {list(got)}, expected {keys}")
     if got["split"] != a.split or got.get("label") != a.label:
