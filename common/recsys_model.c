@@ -64,7 +64,7 @@ static void uniform_fill(float *x, int64_t n, double bound, rng_t *r)
 void rec_init(const rec_config *cfg, const rec_params *p, uint64_t seed)
 {
     rng_t r;
-    rng_seed(&r, seed, rng_stream(RNG_INIT, 0));
+    rng_seed(&r, seed, rng_stream(RNG_INIT, 0, 0, 0));
     int64_t d = cfg->d;
     uniform_fill(p->user, cfg->users * d, sqrt(6.0 / (double)(cfg->users + d)), &r);
     uniform_fill(p->item, cfg->items * d, sqrt(6.0 / (double)(cfg->items + d)), &r);

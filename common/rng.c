@@ -11,6 +11,22 @@ static uint64_t rng_splitmix(uint64_t *x)
     return z ^ (z >> 31);
 }
 
+int rng_fits(int64_t epoch, int64_t modality, int64_t index)
+{
+    return epoch >= 0 && epoch < (INT64_C(1) << RNG_EPOCH_BITS) && modality >= 0 &&
+           modality < (INT64_C(1) << RNG_MODALITY_BITS) && index >= 0 && index < (INT64_C(1) << RNG_INDEX_BITS);
+}
+
+uint64_t rng_stream(unsigned purpose, int64_t epoch, int64_t modality, int64_t index)
+{
+    if (purpose == 0 || purpose > 255 || !rng_fits(epoch, modality, index)) return 0;
+    return (uint64_t)purpose << 56 | (uint64_t)epoch << (RNG_MODALITY_BITS + RNG_INDEX_BITS) |
+           (uint64_t)modality << RNG_INDEX_BITS | (uint64_t)index;
+}
+
+/* mix = splitmix(seed) ^ stream * odd: a bijection of the stream number,
+ * and each state word a bijection of mix, so distinct streams never start
+ * in the same state. */
 void rng_seed(rng_t *r, uint64_t seed, uint64_t stream)
 {
     uint64_t x = seed;

@@ -2,8 +2,10 @@
  *
  * Every random choice in the project comes from an rng_t seeded with
  * (seed, stream): the user's --seed, and a stream number that names the
- * purpose and the epoch (see RNG_* below), so runs repeat exactly and
- * stages never share a sequence by accident. */
+ * purpose, the epoch, the modality and an index (rng_stream below), so runs
+ * repeat exactly and stages never share a sequence by accident.  Seeding is
+ * a bijection of the stream number for a given seed, so distinct streams
+ * start in distinct states (tests/tools/rng-streams checks first values). */
 #ifndef RNG_H
 #define RNG_H
 
@@ -11,18 +13,37 @@
 
 typedef struct { uint64_t s[4]; } rng_t;
 
-/* Purposes, combined with the epoch as rng_stream(RNG_X, epoch). */
+/* Purposes: the top field of a stream number. */
 enum {
     RNG_INIT = 1,       /* recommender parameter initialisation */
-    RNG_NEGATIVES,      /* BPR negative sampling */
-    RNG_SHUFFLE,        /* interaction order */
-    RNG_DENOISE_INIT,   /* denoiser initialisation */
-    RNG_DENOISE,        /* diffusion steps, noise, dropout */
-    RNG_EDGE_DROP,      /* edge dropout of regenerated graphs */
+    RNG_NEGATIVES,      /* BPR negative sampling, per epoch */
+    RNG_SHUFFLE,        /* the recommender's interaction order, per epoch */
+    RNG_DENOISE_INIT,   /* denoiser initialisation, per modality */
+    RNG_DENOISE,        /* a user's diffusion steps, noise and dropout, per epoch and modality */
+    RNG_EDGE_DROP,      /* edge dropout of a regenerated graph, per epoch and modality */
+    RNG_DENOISE_ORDER,  /* the denoisers' user order, per epoch */
+    RNG_SAMPLE,         /* the reverse process's noise, per epoch, modality and batch */
+    RNG_UI_DROP,        /* build-graph's optional edge dropout of graph/ui */
     RNG_TEST = 100      /* tests and examples */
 };
 
-static inline uint64_t rng_stream(uint64_t purpose, uint64_t epoch) { return (purpose << 32) ^ epoch; }
+/* A stream number packs (purpose, epoch, modality, index) into disjoint
+ * bit fields, so two different tuples never name the same stream:
+ *
+ *   bits 63..56  purpose   8 bits   RNG_*
+ *   bits 55..36  epoch    20 bits   0 .. 1048575
+ *   bits 35..28  modality  8 bits   0 .. 255
+ *   bits 27..0   index    28 bits   0 .. 268435455 (a user, a batch's first user)
+ *
+ * No stage composes a stream number by hand: rng_stream does, and returns
+ * 0, which is no stream's number, when a field does not fit its width. */
+#define RNG_EPOCH_BITS    20
+#define RNG_MODALITY_BITS 8
+#define RNG_INDEX_BITS    28
+uint64_t rng_stream(unsigned purpose, int64_t epoch, int64_t modality, int64_t index);
+/* Do (epoch, modality, index) fit their fields?  A stage asks once for the
+ * largest values it will use, so the streams it draws later cannot fail. */
+int rng_fits(int64_t epoch, int64_t modality, int64_t index);
 
 void rng_seed(rng_t *r, uint64_t seed, uint64_t stream);
 uint64_t rng_u64(rng_t *r);

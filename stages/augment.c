@@ -96,8 +96,7 @@ static void regenerate(const options *o, const den_config *dc, const den_layout 
         for (int64_t k = 0; k < b; k++)
             for (int64_t q = R->indptr[r0 + k]; q < R->indptr[r0 + k + 1]; q++) x[k * I + R->indices[q]] = R->values[q];
         rng_t rng;
-        rng_seed(&rng, (uint64_t)o->seed, rng_stream(RNG_DENOISE, (uint64_t)epoch) ^ ((uint64_t)mi << 56) ^ 0xa5a5ull ^
-                 ((uint64_t)r0 << 20));
+        rng_seed(&rng, (uint64_t)o->seed, rng_stream(RNG_SAMPLE, epoch, mi, r0));   /* fits: checked in main */
         if (o->sampling_steps > 0) {                /* q_sample to step sampling_steps - 1 */
             int t = o->sampling_steps - 1 < s->steps ? o->sampling_steps - 1 : s->steps - 1;
             float *noise = ts_alloc((size_t)(b * I) * 4);
@@ -153,6 +152,8 @@ int main(int argc, char **argv)
 
     ts_bag bag = {0};
     cli_read_inputs(&c, &bag);
+
+    cli_need_finite_features(&bag);
     const ts_csr *R = cli_need_csr(&c, &bag, "train", -1, -1);
     if (o.rebuild_k > R->cols) cli_usage_error("--rebuild-k %d exceeds the %lld items", o.rebuild_k, (long long)R->cols);
     den_schedule s;
@@ -160,6 +161,9 @@ int main(int argc, char **argv)
     read_hyper(&c, &bag, &s, &dc);
     ts_record *ep = ts_bag_get(&bag, "denoise/epoch");
     int64_t epoch = ep && ep->dtype == DT_I64 ? *(int64_t *)ep->data - 1 : 0;  /* the epoch diffuse just ran */
+    if (!rng_fits(epoch, 63, R->rows - 1))
+        cli_die("epoch %lld or %lld users do not fit the random streams' fields (common/rng.h)", (long long)epoch,
+                (long long)R->rows);
 
     ts_writer *out = NULL;
     ts_record *graphs[64];
@@ -182,7 +186,7 @@ int main(int argc, char **argv)
         if (graph_normalized(R->rows, R->cols, ne, eu, ei, &g) < 0) cli_die("%s: cannot build the graph", mod);
         int64_t before = g.nnz;
         rng_t rng;
-        rng_seed(&rng, (uint64_t)o.seed, rng_stream(RNG_EDGE_DROP, (uint64_t)epoch) ^ ((uint64_t)ng << 56));
+        rng_seed(&rng, (uint64_t)o.seed, rng_stream(RNG_EDGE_DROP, epoch, ng, 0));
         graph_dropout(&g, o.keep_rate, &rng);
         char gname[96];
         snprintf(gname, sizeof gname, "graph/%.63s", mod);

@@ -11,9 +11,6 @@
 #include "cli.h"
 #include "graph.h"
 
-/* Dropout here draws from its own stream, apart from augment's per-epoch
- * RNG_EDGE_DROP streams (epochs are small numbers). */
-#define BUILD_GRAPH_STREAM rng_stream(RNG_EDGE_DROP, 0xffffffffu)
 
 typedef struct {
     const char *from, *to;
@@ -72,7 +69,7 @@ static void compute_graph(const options *o, const ts_csr *R, ts_csr *G)
     char drop[160] = "";
     if (o->keep < 1) {
         rng_t rng;
-        rng_seed(&rng, (uint64_t)(int64_t)o->seed, BUILD_GRAPH_STREAM);
+        rng_seed(&rng, (uint64_t)(int64_t)o->seed, rng_stream(RNG_UI_DROP, 0, 0, 0));
         graph_dropout(G, o->keep, &rng);
         snprintf(drop, sizeof drop, ", %lld kept of %lld (keep rate %g, seed %d)", (long long)G->nnz,
                  (long long)full, o->keep, o->seed);

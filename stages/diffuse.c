@@ -95,7 +95,7 @@ static void load_denoiser(ts_bag *bag, const den_layout *l, int mi, const option
     }
     if (found[0] == 0) {
         rng_t r;
-        rng_seed(&r, (uint64_t)o->seed, rng_stream(RNG_DENOISE_INIT, (uint64_t)mi));
+        rng_seed(&r, (uint64_t)o->seed, rng_stream(RNG_DENOISE_INIT, 0, mi, 0));
         den_init(l, dz->p, &r);
         cli_note("%s: initialised a denoiser of %lld parameters from seed %d", dz->name, (long long)l->total, o->seed);
     } else if (found[0] != expect || (found[1] && found[1] != expect) || (found[2] && found[2] != expect)) {
@@ -110,7 +110,7 @@ static void load_denoiser(ts_bag *bag, const den_layout *l, int mi, const option
  * whatever the batch order or thread count. */
 static void row_rng(rng_t *r, int seed, int64_t epoch, int m, int32_t user)
 {
-    rng_seed(r, (uint64_t)seed, rng_stream(RNG_DENOISE, (uint64_t)epoch) ^ ((uint64_t)m << 56) ^ ((uint64_t)user << 20));
+    rng_seed(r, (uint64_t)seed, rng_stream(RNG_DENOISE, epoch, m, user));     /* fits: checked in main */
 }
 
 typedef struct {
@@ -219,6 +219,8 @@ int main(int argc, char **argv)
 
     ts_bag bag = {0};
     cli_read_inputs(&c, &bag);
+
+    cli_need_finite_features(&bag);
     const ts_csr *R = cli_need_csr(&c, &bag, "train", -1, -1);
     rec_config rc = {.users = R->rows, .items = R->cols, .d = o.latdim, .trans = o.trans};
     const float *feat[REC_MAXMOD];
@@ -246,6 +248,9 @@ int main(int argc, char **argv)
     }
     const float *E = p.item;
     int64_t epoch = cli_i64(&bag, "denoise/epoch", 0);
+    if (!rng_fits(epoch + o.epochs - 1, rc.nmod - 1, R->rows - 1))
+        cli_die("epoch %lld, %d modalities or %lld users do not fit the random streams' fields (common/rng.h)",
+                (long long)(epoch + o.epochs - 1), rc.nmod, (long long)R->rows);
     cli_note("%lld users, %lld items, %d denoisers of %lld parameters, %d steps", (long long)R->rows,
              (long long)I, rc.nmod, (long long)l.total, o.steps);
 
@@ -267,7 +272,7 @@ int main(int argc, char **argv)
     for (int e = 0; e < o.epochs; e++, epoch++) {
         double t0 = cli_seconds();
         rng_t r;
-        rng_seed(&r, (uint64_t)o.seed, rng_stream(RNG_SHUFFLE, (uint64_t)epoch) ^ 0xd1ffu);
+        rng_seed(&r, (uint64_t)o.seed, rng_stream(RNG_DENOISE_ORDER, epoch, 0, 0));
         for (int64_t u = 0; u < R->rows; u++) order[u] = (int32_t)u;
         for (int64_t k = R->rows - 1; k > 0; k--) {
             int64_t j = (int64_t)rng_below(&r, (uint64_t)k + 1);

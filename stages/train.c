@@ -113,6 +113,8 @@ static void setup(cli_stage *c, ts_bag *bag, const options *o, state *s)
     rec_modalities(bag, cfg, s->g.feat);
     find_graphs(c, bag, s);
     load_state(bag, o, s);
+    if (!rng_fits(s->epoch + o->epochs - 1, 0, 0))
+        cli_die("epoch %lld does not fit the random streams' fields (common/rng.h)", (long long)(s->epoch + o->epochs - 1));
 }
 
 /* ---- one epoch ---- */
@@ -133,7 +135,7 @@ static int is_pair(const ts_csr *R, int64_t u, int32_t j)
 static void make_triples(const ts_csr *R, uint64_t seed, int64_t epoch, int32_t *u, int32_t *pos, int32_t *neg)
 {
     rng_t r;
-    rng_seed(&r, seed, rng_stream(RNG_NEGATIVES, (uint64_t)epoch));
+    rng_seed(&r, seed, rng_stream(RNG_NEGATIVES, epoch, 0, 0));
     for (int64_t row = 0; row < R->rows; row++) {
         if (R->indptr[row + 1] - R->indptr[row] >= R->cols) cli_die("user %lld interacted with every item: no negative exists", (long long)row);
         for (int64_t k = R->indptr[row]; k < R->indptr[row + 1]; k++) {
@@ -144,7 +146,7 @@ static void make_triples(const ts_csr *R, uint64_t seed, int64_t epoch, int32_t 
             neg[k] = j;
         }
     }
-    rng_seed(&r, seed, rng_stream(RNG_SHUFFLE, (uint64_t)epoch));
+    rng_seed(&r, seed, rng_stream(RNG_SHUFFLE, epoch, 0, 0));
     for (int64_t k = R->nnz - 1; k > 0; k--) {              /* Fisher-Yates */
         int64_t t = (int64_t)rng_below(&r, (uint64_t)k + 1);
         int32_t a = u[k]; u[k] = u[t]; u[t] = a;
@@ -296,6 +298,8 @@ int main(int argc, char **argv)
 
     ts_bag bag = {0};
     cli_read_inputs(&c, &bag);
+
+    cli_need_finite_features(&bag);
     state s = {0};
     setup(&c, &bag, &o, &s);
     const rec_config *cfg = &s.cfg;
