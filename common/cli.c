@@ -270,17 +270,16 @@ void cli_read_inputs(cli_stage *c, ts_bag *bag)
     }
 }
 
-ts_record *cli_need(cli_stage *c, ts_bag *bag, const char *name)
+ts_record *cli_need(ts_bag *bag, const char *name)
 {
-    (void)c;
     ts_record *r = ts_bag_get(bag, name);
     if (!r) cli_die("missing input: no record '%s' in the inputs", name);
     return r;
 }
 
-const ts_csr *cli_need_csr(cli_stage *c, ts_bag *bag, const char *name, int64_t rows, int64_t cols)
+const ts_csr *cli_need_csr(ts_bag *bag, const char *name, int64_t rows, int64_t cols)
 {
-    ts_record *r = cli_need(c, bag, name);
+    ts_record *r = cli_need(bag, name);
     if (r->kind != TS_CSR) cli_die("'%s' must be a csr matrix", name);
     if (rows >= 0 && (r->csr.rows != rows || r->csr.cols != cols))
         cli_die("'%s' is %lld x %lld, expected %lld x %lld", name, (long long)r->csr.rows, (long long)r->csr.cols,
@@ -395,24 +394,27 @@ static int cli_was_written(const char *name)
     return 0;
 }
 
-void cli_write(cli_stage *c, ts_writer *w, const ts_record *r)
+void cli_write(ts_writer *w, const ts_record *r)
 {
-    (void)c;
     if (ts_write(w, r) < 0) cli_die("writing %s", ts_writer_error(w));
     cli_remember(r->name);
 }
 
-void cli_write_dense(cli_stage *c, ts_writer *w, const char *name, dt_type dtype, int ndim,
+void cli_write_dense(ts_writer *w, const char *name, dt_type dtype, int ndim,
                      const int64_t *shape, const void *data)
 {
-    (void)c;
     if (ts_write_dense(w, name, dtype, ndim, shape, data) < 0) cli_die("writing %s", ts_writer_error(w));
     cli_remember(name);
 }
 
-void cli_write_csr(cli_stage *c, ts_writer *w, const char *name, const ts_csr *m)
+int cli_emit_dense(void *w, const char *name, dt_type dtype, int ndim, const int64_t *shape, const void *data)
 {
-    (void)c;
+    cli_write_dense(w, name, dtype, ndim, shape, data);
+    return 0;
+}
+
+void cli_write_csr(ts_writer *w, const char *name, const ts_csr *m)
+{
     if (ts_write_csr(w, name, m) < 0) cli_die("writing %s", ts_writer_error(w));
     cli_remember(name);
 }

@@ -50,11 +50,11 @@ int cli_match(const char *list, const char *name);
 /* Read every positional (or stdin if none) into bag; exits 1 on error. */
 void cli_read_inputs(cli_stage *c, ts_bag *bag);
 /* A record that must be in the bag; exits 1 naming it when absent. */
-ts_record *cli_need(cli_stage *c, ts_bag *bag, const char *name);
+ts_record *cli_need(ts_bag *bag, const char *name);
 
 /* A csr record that must be in the bag; with rows >= 0 also of shape
  * rows x cols.  Exits 1 naming it when absent, of another kind or shape. */
-const ts_csr *cli_need_csr(cli_stage *c, ts_bag *bag, const char *name, int64_t rows, int64_t cols);
+const ts_csr *cli_need_csr(ts_bag *bag, const char *name, int64_t rows, int64_t cols);
 /* Item features with NaN or infinity are refused where they enter (the
  * training's exp and softmax would turn them into garbage): exits 1 naming
  * the first such feat/<m> record, row and column. */
@@ -70,10 +70,13 @@ void cli_append_line(const char *path, const char *line);
 /* Open the output (-o or stdout; refuses a terminal with exit 2). */
 ts_writer *cli_open(cli_stage *c);
 /* Write a product; exits 1 on error. */
-void cli_write(cli_stage *c, ts_writer *w, const ts_record *r);
-void cli_write_dense(cli_stage *c, ts_writer *w, const char *name, dt_type dtype, int ndim,
+void cli_write(ts_writer *w, const ts_record *r);
+void cli_write_dense(ts_writer *w, const char *name, dt_type dtype, int ndim,
                      const int64_t *shape, const void *data);
-void cli_write_csr(cli_stage *c, ts_writer *w, const char *name, const ts_csr *m);
+void cli_write_csr(ts_writer *w, const char *name, const ts_csr *m);
+/* A ts_emit_fn for modules that save state: ctx is the ts_writer; exits 1
+ * on error like cli_write_dense. */
+int cli_emit_dense(void *w, const char *name, dt_type dtype, int ndim, const int64_t *shape, const void *data);
 /* With --pass, write every bag record not already written; then close
  * (rename into place).  bag may be NULL.  Exits 1 on error. */
 void cli_close(cli_stage *c, ts_writer *w, const ts_bag *bag);

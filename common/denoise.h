@@ -99,4 +99,40 @@ void den_first_layer_t(const den_config *c, const den_layout *l, const float *p,
 /* Time embedding [b x e] of steps t (exposed for tests). */
 void den_time_embedding(int64_t e, const int32_t *t, int64_t b, float *out);
 
+/* ---- state in streams (denoise_state.c): 0 or 1 on success, -1 and a message in err ---- */
+
+#define DEN_EPOCH "denoise/epoch"   /* <i8: epochs the denoisers have completed */
+
+/* The settings augment must reuse to regenerate with what diffuse trained:
+ * records denoise/hyper/{steps, noise_scale, noise_min, noise_max,
+ * d_emb_size, norm}.  The load also reads the older `denoise/hyper`, six
+ * <f8 in that order. */
+typedef struct {
+    int steps;
+    double noise_scale, noise_min, noise_max;
+    int64_t emb;                  /* d_emb_size */
+    int norm;
+} den_hyper;
+int den_hyper_save(const den_hyper *h, ts_emit_fn emit, void *ctx);
+int den_hyper_load(const ts_bag *bag, den_hyper *h, char *err, size_t cap);
+
+/* One modality's training state: parameters and Adam's moments,
+ * [l->total] each in l's layout, and the Adam steps taken. */
+typedef struct {
+    float *p, *m, *v;
+    int64_t step;
+} den_state;
+/* Take modality mod's state out of the bag (each record freed once copied):
+ * 1 loaded, 0 absent (all zero: the caller initialises p), -1 error (part
+ * of a state, a size that differs, no memory).  Free with den_state_free. */
+int den_state_take(ts_bag *bag, const den_layout *l, const char *mod, den_state *st, char *err, size_t cap);
+/* Save what den_state_take reads, each tensor through emit (-1 stops). */
+int den_state_save(const den_layout *l, const char *mod, const den_state *st, ts_emit_fn emit, void *ctx);
+void den_state_free(den_state *st);
+/* The parameters alone, for the reverse process: dc->dims are read off the
+ * weights' shapes (dc->items, emb and norm must be set), l laid out, and
+ * *params ([l->total], free()) filled. */
+int den_params_load(const ts_bag *bag, const char *mod, den_config *dc, den_layout *l, float **params, char *err,
+                    size_t cap);
+
 #endif

@@ -159,3 +159,77 @@ int dn_nonfinite(const float *x, int64_t n)
     for (int64_t i = 0; i < n; i++) bad |= !isfinite(x[i]);
     return bad;
 }
+
+/* ---- top-k selection ---- */
+
+/* Ranking order: a is worse than b (lower score, or equal and later). */
+static inline int dn_worse(float sa, int32_t ia, float sb, int32_t ib)
+{
+    return sa < sb || (sa == sb && ia > ib);
+}
+
+/* Heap [n] of (score, item) with the worst at the root: restore from p down. */
+static void dn_sift_down(float *hs, int32_t *hi, int n, int p)
+{
+    float s = hs[p];
+    int32_t i = hi[p];
+    for (;;) {
+        int c = 2 * p + 1;
+        if (c >= n) break;
+        if (c + 1 < n && dn_worse(hs[c + 1], hi[c + 1], hs[c], hi[c])) c++;
+        if (!dn_worse(hs[c], hi[c], s, i)) break;
+        hs[p] = hs[c];
+        hi[p] = hi[c];
+        p = c;
+    }
+    hs[p] = s;
+    hi[p] = i;
+}
+
+/* Heap as above: move the new entry at p up. */
+static void dn_sift_up(float *hs, int32_t *hi, int p)
+{
+    float s = hs[p];
+    int32_t i = hi[p];
+    while (p > 0) {
+        int q = (p - 1) / 2;
+        if (!dn_worse(s, i, hs[q], hi[q])) break;
+        hs[p] = hs[q];
+        hi[p] = hi[q];
+        p = q;
+    }
+    hs[p] = s;
+    hi[p] = i;
+}
+
+int dn_topk(const float *row, int64_t items, int k, float *top_s, int32_t *top_i)
+{
+    int n = 0;
+    int64_t j = 0;
+    for (; j < items && n < k; j++) {
+        if (!(row[j] > -INFINITY)) continue;
+        top_s[n] = row[j];
+        top_i[n] = (int32_t)j;
+        dn_sift_up(top_s, top_i, n++);
+    }
+    for (; j < items; j++)
+        if (row[j] > top_s[0]) {    /* equal scores: the earlier item stays */
+            top_s[0] = row[j];
+            top_i[0] = (int32_t)j;
+            dn_sift_down(top_s, top_i, k, 0);
+        }
+    for (int m = n - 1; m > 0; m--) {   /* heap sort: worst to the back */
+        float s = top_s[0];
+        int32_t i = top_i[0];
+        top_s[0] = top_s[m];
+        top_i[0] = top_i[m];
+        top_s[m] = s;
+        top_i[m] = i;
+        dn_sift_down(top_s, top_i, m, 0);
+    }
+    for (int m = n; m < k; m++) {
+        top_s[m] = -INFINITY;
+        top_i[m] = -1;
+    }
+    return n;
+}

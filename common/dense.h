@@ -47,5 +47,9 @@ void dn_axpby(int64_t n, float a, const float *x, float b, float *y);
 double dn_sumsq(const float *x, int64_t n);
 /* Any NaN or infinity among n values? */
 int dn_nonfinite(const float *x, int64_t n);
+/* The k best entries of row [n] (-inf and NaN never count), best first,
+ * equal scores to the lower index, into top_s [k] / top_i [k], padded with
+ * -inf / -1.  Returns how many are real. */
+int dn_topk(const float *row, int64_t n, int k, float *top_s, int32_t *top_i);
 
 #endif

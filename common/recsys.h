@@ -34,6 +34,7 @@ typedef struct {
 } rec_params;
 
 /* A named tensor of the layout, for streams: "model/user", ... */
+#define REC_MAXTENSORS (2 * REC_MAXMOD + 3)
 typedef struct {
     char name[160];
     int64_t offset;              /* into the block, in floats */
@@ -42,7 +43,7 @@ typedef struct {
 } rec_tensor;
 
 /* Lay out the parameters of cfg over base (may be NULL to count): sets
- * views (may be NULL), fills up to REC_MAXMOD*2+3 entries of tensors (may
+ * views (may be NULL), fills up to REC_MAXTENSORS entries of tensors (may
  * be NULL) and their count, returns the number of floats. */
 int64_t rec_layout(const rec_config *cfg, float *base, rec_params *views, rec_tensor *tensors, int *ntensors);
 
@@ -78,17 +79,27 @@ void rec_backward(const rec_config *cfg, const rec_params *p, const rec_graphs *
  * modality-aware loss uses it. */
 void rec_transform_out(const rec_config *cfg, const rec_params *p, int m, const float *feat, float *f);
 
-/* ---- state in streams (recsys_io.c; errors end the stage via cli_die) ---- */
+/* ---- state in streams (recsys_io.c): 0 or 1 on success, -1 and a message in err ---- */
 
 /* The modalities: every `feat/<m>` of the bag in stream order (widened to
  * float32); sets cfg->nmod, mod, featdim and feat[m] ([I x D_m]). */
-void rec_modalities(ts_bag *bag, rec_config *cfg, const float **feat);
-/* Copy the tensors t (names prefixed by prefix, e.g. "adam/m/") from the
- * bag into block; 1 if present, 0 if none are (some but not all: error). */
-int rec_load_block(ts_bag *bag, const rec_tensor *t, int nt, const char *prefix, float *block);
+int rec_modalities(ts_bag *bag, rec_config *cfg, const float **feat, char *err, size_t cap);
 /* The parameters from `model/...`, or initialised from seed when absent:
  * 1 if loaded, 0 if initialised.  block: rec_layout's size. */
-int rec_params_load(ts_bag *bag, const rec_config *cfg, float *block, uint64_t seed);
+int rec_params_load(ts_bag *bag, const rec_config *cfg, float *block, uint64_t seed, char *err, size_t cap);
+
+/* What a saved recommender counts besides its tensors. */
+typedef struct {
+    int64_t adam_step;           /* `adam/step`: Adam steps taken */
+    int64_t epoch;               /* `model/epoch`: epochs completed */
+} rec_counters;
+/* The whole training state: parameters as rec_params_load, Adam's moments m
+ * and v (zero when absent; each rec_layout's size) and the counters. */
+int rec_state_load(ts_bag *bag, const rec_config *cfg, float *param, float *m, float *v, uint64_t seed,
+                   rec_counters *n, char *err, size_t cap);
+/* Save what rec_state_load reads, each tensor through emit (-1 stops). */
+int rec_state_save(const rec_config *cfg, const float *param, const float *m, const float *v, const rec_counters *n,
+                   ts_emit_fn emit, void *ctx);
 
 /* ---- losses (recsys_loss.c) ---- */
 

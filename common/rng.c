@@ -137,3 +137,15 @@ void rng_normal_fill(rng_t *r, float *out, int64_t n)
         out[i] = a < zig_k[iz] ? (float)hz * zig_w[iz] : zig_slow(r, hz, iz);
     }
 }
+
+void rng_shuffle_i32(rng_t *r, int64_t n, int k, int32_t *const *arrays)
+{
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)rng_below(r, (uint64_t)i + 1);
+        for (int a = 0; a < k; a++) {
+            int32_t t = arrays[a][i];
+            arrays[a][i] = arrays[a][j];
+            arrays[a][j] = t;
+        }
+    }
+}

@@ -53,6 +53,9 @@ double rng_uniform(rng_t *r);
 uint64_t rng_below(rng_t *r, uint64_t n);
 /* Standard normal (Box-Muller on two uniforms; no cached second value). */
 double rng_normal(rng_t *r);
+/* Fisher-Yates: the same random permutation of the first n entries of each
+ * of the k arrays (for i = n-1 .. 1, swap i with rng_below(i + 1)). */
+void rng_shuffle_i32(rng_t *r, int64_t n, int k, int32_t *const *arrays);
 /* n standard normals in float, fast (Marsaglia and Tsang's ziggurat with
  * 128 layers): for the diffusion's noise, where millions are drawn. */
 void rng_normal_fill(rng_t *r, float *out, int64_t n);

@@ -179,3 +179,9 @@ void sp_spmm(const ts_csr *A, const float *x, int64_t d, float alpha, float beta
 #pragma omp parallel for schedule(dynamic, 32) if (parallel)
     for (int64_t r = 0; r < rows; r++) sp_spmm_row(A, r, x, d, alpha, beta, y);
 }
+
+void sp_row_dense(const ts_csr *A, int64_t r, float *x)
+{
+    memset(x, 0, (size_t)A->cols * sizeof *x);
+    for (int64_t q = A->indptr[r]; q < A->indptr[r + 1]; q++) x[A->indices[q]] = A->values[q];
+}

@@ -16,6 +16,9 @@
 int sp_binary_from_coo(int64_t rows, int64_t cols, int64_t n, const int64_t *row,
                        const int64_t *col, const double *val, ts_csr *out);
 
+/* Row r of A densely into x [A->cols]: zeros, then the stored values. */
+void sp_row_dense(const ts_csr *A, int64_t r, float *x);
+
 /* y = alpha * A x + beta * y.
  *   A  rows x cols csr (columns in any order within a row)
  *   x  [cols x d] row-major

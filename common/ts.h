@@ -147,6 +147,9 @@ int ts_write(ts_writer *w, const ts_record *r);
 int ts_write_dense(ts_writer *w, const char *name, dt_type dtype, int ndim,
                    const int64_t *shape, const void *data);
 int ts_write_csr(ts_writer *w, const char *name, const ts_csr *m);
+/* Where a module that saves state sends each dense tensor: ctx is the
+ * caller's (a stage passes cli_emit_dense and its output); 0, or -1 to stop. */
+typedef int (*ts_emit_fn)(void *ctx, const char *name, dt_type dtype, int ndim, const int64_t *shape, const void *data);
 /* Finish: end record, flush, rename into place.  Frees w either way. */
 int ts_writer_close(ts_writer *w, char *err, size_t errlen);
 /* Give up: remove the temporary file.  Frees w. */

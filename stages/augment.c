@@ -15,68 +15,14 @@
 
 #include "cli.h"
 #include "denoise.h"
+#include "dense.h"
 #include "graph.h"
+#include "sparse.h"
 
 typedef struct {
     int sampling_steps, sampling_noise, rebuild_k, batch, seed;
     double keep_rate;
 } options;
-
-/* The schedule and sizes diffuse trained with (`denoise/hyper`). */
-static void read_hyper(cli_stage *c, ts_bag *bag, den_schedule *s, den_config *dc)
-{
-    ts_record *h = cli_need(c, bag, "denoise/hyper");
-    if (h->kind != TS_DENSE || h->dtype != DT_F64 || ts_numel(h) != 6) cli_die("'denoise/hyper' must be 6 <f8");
-    const double *v = h->data;
-    if (den_schedule_make(s, (int)v[0], v[1], v[2], v[3]) < 0) cli_die("'denoise/hyper' holds no valid schedule");
-    dc->emb = (int64_t)v[4];
-    dc->norm = v[5] != 0;
-}
-
-/* A denoiser's parameters from the bag into one block; the hidden sizes
- * are read off the weights' shapes. */
-static float *load_denoiser(cli_stage *c, ts_bag *bag, const char *mod, den_config *dc, den_layout *l)
-{
-    char name[160];
-    dc->ndims = 0;
-    for (int k = 0; k < DEN_MAXDIMS; k++) {           /* in-layers give dims reversed */
-        snprintf(name, sizeof name, "denoise/%.63s/in%d/weight", mod, k);
-        ts_record *r = ts_bag_get(bag, name);
-        if (!r) break;
-        dc->dims[dc->ndims++] = r->shape[0];
-    }
-    if (dc->ndims == 0) cli_die("missing input: no denoiser for modality '%s' (denoise/%s/...): run diffuse first", mod, mod);
-    for (int i = 0; i < dc->ndims / 2; i++) {
-        int64_t t = dc->dims[i]; dc->dims[i] = dc->dims[dc->ndims - 1 - i]; dc->dims[dc->ndims - 1 - i] = t;
-    }
-    den_layout_make(dc, l);
-    float *p = ts_alloc((size_t)l->total * 4);
-    if (!p) cli_die("out of memory");
-    for (int k = 0; k < l->nlayers; k++)
-        for (int bias = 0; bias < 2; bias++) {
-            snprintf(name, sizeof name, "denoise/%.63s/%.15s/%s", mod, l->name[k], bias ? "bias" : "weight");
-            ts_record *r = cli_need(c, bag, name);
-            int64_t n = bias ? l->out[k] : l->in[k] * l->out[k];
-            if (r->kind != TS_DENSE || ts_numel(r) != n || ts_record_to_f32(r) < 0)
-                cli_die("'%s' does not match the denoiser's shape", name);
-            memcpy(p + (bias ? l->b[k] : l->w[k]), r->data, (size_t)n * 4);
-        }
-    return p;
-}
-
-/* Top k of a row, ties to the lower index; idx [k]. */
-static void top_k(const float *x, int64_t n, int k, int32_t *idx)
-{
-    for (int j = 0; j < k; j++) idx[j] = -1;
-    for (int64_t i = 0; i < n; i++) {
-        float v = x[i];
-        int pos = k;
-        while (pos > 0 && (idx[pos - 1] < 0 || v > x[idx[pos - 1]])) pos--;
-        if (pos == k) continue;
-        for (int j = k - 1; j > pos; j--) idx[j] = idx[j - 1];
-        idx[pos] = (int32_t)i;
-    }
-}
 
 /* Every user's top items after the reverse process: u, i [U * k]. */
 static void regenerate(const options *o, const den_config *dc, const den_layout *l, const float *p,
@@ -85,16 +31,16 @@ static void regenerate(const options *o, const den_config *dc, const den_layout 
 {
     int64_t U = R->rows, I = R->cols, B = o->batch;
     den_work *w = den_work_new(dc, l, B);
+    int k = o->rebuild_k;
     float *x = ts_alloc((size_t)(B * I) * 4), *wt = ts_alloc((size_t)(I * l->out[1]) * 4);
-    if (!w || !x || !wt) cli_die("out of memory");
+    float *top = malloc((size_t)(B * k) * 4);                 /* [B x k] the chosen items' scores */
+    if (!w || !x || !wt || !top) cli_die("out of memory");
     den_first_layer_t(dc, l, p, wt);
     int sparse_first = o->sampling_steps == 0;
     for (int64_t r0 = 0; r0 < U; r0 += B) {
         int64_t b = U - r0 < B ? U - r0 : B;
         cli_progress(r0, U, "epoch %lld, graph/%s, user", (long long)epoch, mod);
-        memset(x, 0, (size_t)(b * I) * 4);
-        for (int64_t k = 0; k < b; k++)
-            for (int64_t q = R->indptr[r0 + k]; q < R->indptr[r0 + k + 1]; q++) x[k * I + R->indices[q]] = R->values[q];
+        for (int64_t k = 0; k < b; k++) sp_row_dense(R, r0 + k, x + k * I);
         rng_t rng;
         rng_seed(&rng, (uint64_t)o->seed, rng_stream(RNG_SAMPLE, epoch, mi, r0));   /* fits: checked in main */
         if (o->sampling_steps > 0) {                /* q_sample to step sampling_steps - 1 */
@@ -110,16 +56,21 @@ static void regenerate(const options *o, const den_config *dc, const den_layout 
                        .indptr = R->indptr + r0, .indices = R->indices, .values = R->values};
         den_reverse(dc, l, p, w, s, x, b, sparse_first ? &view : NULL, sparse_first ? wt : NULL,
                     o->sampling_noise ? &rng : NULL);
-#pragma omp parallel for schedule(static)
-        for (int64_t k = 0; k < b; k++) {
-            top_k(x + k * I, I, o->rebuild_k, ei + (r0 + k) * o->rebuild_k);
-            for (int j = 0; j < o->rebuild_k; j++) eu[(r0 + k) * o->rebuild_k + j] = (int32_t)(r0 + k);
+        int64_t short_row = -1;                     /* a row with fewer than k finite scores */
+#pragma omp parallel for schedule(static) reduction(max : short_row)
+        for (int64_t q = 0; q < b; q++) {
+            if (dn_topk(x + q * I, I, k, top + q * k, ei + (r0 + q) * k) < k) short_row = r0 + q;
+            for (int j = 0; j < k; j++) eu[(r0 + q) * k + j] = (int32_t)(r0 + q);
         }
+        if (short_row >= 0)
+            cli_die("graph/%s: user %lld: the reverse process gave fewer than %d finite scores (is the denoiser's "
+                    "state finite?)", mod, (long long)short_row, k);
     }
     cli_progress_end();
     den_work_free(w);
     free(x);
     free(wt);
+    free(top);
 }
 
 int main(int argc, char **argv)
@@ -154,13 +105,16 @@ int main(int argc, char **argv)
     cli_read_inputs(&c, &bag);
 
     cli_need_finite_features(&bag);
-    const ts_csr *R = cli_need_csr(&c, &bag, "train", -1, -1);
+    const ts_csr *R = cli_need_csr(&bag, "train", -1, -1);
     if (o.rebuild_k > R->cols) cli_usage_error("--rebuild-k %d exceeds the %lld items", o.rebuild_k, (long long)R->cols);
+    char err[512];
+    den_hyper h;
     den_schedule s;
-    den_config dc = {.items = R->cols};
-    read_hyper(&c, &bag, &s, &dc);
-    ts_record *ep = ts_bag_get(&bag, "denoise/epoch");
-    int64_t epoch = ep && ep->dtype == DT_I64 ? *(int64_t *)ep->data - 1 : 0;  /* the epoch diffuse just ran */
+    if (den_hyper_load(&bag, &h, err, sizeof err) < 0) cli_die("%s", err);
+    if (den_schedule_make(&s, h.steps, h.noise_scale, h.noise_min, h.noise_max) < 0)
+        cli_die("'denoise/hyper/...' holds no valid schedule");
+    den_config dc = {.items = R->cols, .emb = h.emb, .norm = h.norm};
+    int64_t epoch = cli_i64(&bag, DEN_EPOCH, 1) - 1;          /* the epoch diffuse just ran */
     if (!rng_fits(epoch, 63, R->rows - 1))
         cli_die("epoch %lld or %lld users do not fit the random streams' fields (common/rng.h)", (long long)epoch,
                 (long long)R->rows);
@@ -177,7 +131,8 @@ int main(int argc, char **argv)
         const char *mod = name + 5;
         double t0 = cli_seconds();
         den_layout l;
-        float *p = load_denoiser(&c, &bag, mod, &dc, &l);
+        float *p;
+        if (den_params_load(&bag, mod, &dc, &l, &p, err, sizeof err) < 0) cli_die("%s", err);
         int64_t ne = R->rows * o.rebuild_k;
         int32_t *eu = malloc((size_t)ne * 4), *ei = malloc((size_t)ne * 4);
         if (!eu || !ei) cli_die("out of memory");
@@ -204,8 +159,8 @@ int main(int argc, char **argv)
     ts_record *log = ts_meta_new("log/augment", json);
     if (!log) cli_die("out of memory");
     out = cli_open(&c);
-    for (int i = 0; i < ng; i++) cli_write(&c, out, graphs[i]);
-    cli_write(&c, out, log);
+    for (int i = 0; i < ng; i++) cli_write(out, graphs[i]);
+    cli_write(out, log);
     cli_close(&c, out, &bag);
     for (int i = 0; i < ng; i++) ts_record_free(graphs[i]);
     ts_record_free(log);

@@ -50,7 +50,7 @@ static void parse_options(cli_stage *c, options *o, int argc, char **argv)
 static const ts_csr *load_interactions(cli_stage *c, ts_bag *bag, const char *name)
 {
     cli_read_inputs(c, bag);
-    const ts_record *r = cli_need(c, bag, name);
+    const ts_record *r = cli_need(bag, name);
     if (r->kind != TS_CSR)
         cli_die("record '%s' is %s, not a csr matrix of interactions", name,
                 r->kind == TS_DENSE ? "a dense tensor" : "a metadata record");
@@ -82,7 +82,7 @@ static void compute_graph(const options *o, const ts_csr *R, ts_csr *G)
 static void write_graph(cli_stage *c, const options *o, const ts_csr *G, const ts_bag *bag)
 {
     ts_writer *w = cli_open(c);
-    cli_write_csr(c, w, o->to, G);
+    cli_write_csr(w, o->to, G);
     cli_close(c, w, bag);
 }
 

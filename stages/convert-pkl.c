@@ -261,9 +261,9 @@ int main(int argc, char **argv)
     check_consistent(recs, nsources);
 
     ts_writer *w = cli_open(&c);
-    for (int i = 0; i < nsources; i++) cli_write(&c, w, recs[i]);
+    for (int i = 0; i < nsources; i++) cli_write(w, recs[i]);
     ts_record *meta = provenance(recs, nsources);
-    cli_write(&c, w, meta);
+    cli_write(w, meta);
     cli_close(&c, w, NULL);
 
     ts_record_free(meta);

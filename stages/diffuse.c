@@ -22,6 +22,7 @@
 #include "cli.h"
 #include "denoise.h"
 #include "recsys.h"
+#include "sparse.h"
 
 typedef struct {
     int steps, d_emb_size, norm, batch, chunk, seed, epochs, trans, latdim;
@@ -29,11 +30,10 @@ typedef struct {
     const char *dims, *log;
 } options;
 
-/* One modality's denoiser: parameters, Adam state, constants. */
+/* One modality's denoiser: its state, constants and epoch sums. */
 typedef struct {
     char name[64];
-    float *p, *m, *v;            /* [layout.total] each */
-    int64_t step;                /* Adam steps taken */
+    den_state st;                /* parameters, Adam moments [layout.total] each, steps */
     float *f;                    /* [I x d] transformed features (constant) */
     double loss, diff, gc;       /* epoch sums */
 } denoiser;
@@ -54,56 +54,17 @@ static void parse_dims(const char *s, den_config *c)
     if (c->ndims == 0) cli_usage_error("--dims needs at least one size");
 }
 
-/* Copy a tensor of the bag into dst and drop it from the bag (its memory
- * is freed: the denoisers are large); 1 if it was there. */
-static int take_into(ts_bag *bag, const char *name, float *dst, int64_t n)
-{
-    ts_record *r = ts_bag_take(bag, name);
-    if (!r) return 0;
-    if (r->kind != TS_DENSE || ts_numel(r) != n || ts_record_to_f32(r) < 0)
-        cli_die("'%s' does not match the denoiser's size (check --dims and --d-emb-size)", name);
-    memcpy(dst, r->data, (size_t)n * 4);
-    ts_record_free(r);
-    return 1;
-}
-
-static void name_of(char *dst, size_t cap, const char *prefix, const char *mod, const den_layout *l, int k, int bias)
-{
-    snprintf(dst, cap, "%.16sdenoise/%.63s/%.15s/%s", prefix, mod, l->name[k], bias ? "bias" : "weight");
-}
-
-/* Parameters and Adam moments of one denoiser ([l->total] each): from the
- * bag or fresh.  Each array is allocated just before the bag's copy of it
- * is taken and freed, so the previous epoch's state and ours overlap by
- * one array at most (on TikTok 54 MB, not the 161 MB of a whole denoiser:
- * the peak of a resumed epoch went from 490 to about 430 MB). */
+/* A denoiser's state from the bag, or initialised from --seed. */
 static void load_denoiser(ts_bag *bag, const den_layout *l, int mi, const options *o, denoiser *dz)
 {
-    const char *prefix[3] = {"", "adam/m/", "adam/v/"};
-    float **dst[3] = {&dz->p, &dz->m, &dz->v};
-    int found[3] = {0, 0, 0}, expect = 2 * l->nlayers;
-    for (int s = 0; s < 3; s++) {
-        *dst[s] = ts_alloc((size_t)l->total * 4);                    /* zeroed */
-        if (!*dst[s]) cli_die("out of memory for the denoisers");
-        for (int k = 0; k < l->nlayers; k++)
-            for (int bias = 0; bias < 2; bias++) {
-                char name[200];
-                name_of(name, sizeof name, prefix[s], dz->name, l, k, bias);
-                found[s] += take_into(bag, name, *dst[s] + (bias ? l->b[k] : l->w[k]),
-                                      bias ? l->out[k] : l->in[k] * l->out[k]);
-            }
-    }
-    if (found[0] == 0) {
-        rng_t r;
-        rng_seed(&r, (uint64_t)o->seed, rng_stream(RNG_DENOISE_INIT, 0, mi, 0));
-        den_init(l, dz->p, &r);
-        cli_note("%s: initialised a denoiser of %lld parameters from seed %d", dz->name, (long long)l->total, o->seed);
-    } else if (found[0] != expect || (found[1] && found[1] != expect) || (found[2] && found[2] != expect)) {
-        cli_die("%s: the inputs hold only part of the denoiser's state", dz->name);
-    }
-    char name[128];
-    snprintf(name, sizeof name, "adam/step/denoise/%.63s", dz->name);
-    dz->step = cli_i64(bag, name, 0);
+    char err[512];
+    int found = den_state_take(bag, l, dz->name, &dz->st, err, sizeof err);
+    if (found < 0) cli_die("%s", err);
+    if (found) return;
+    rng_t r;
+    rng_seed(&r, (uint64_t)o->seed, rng_stream(RNG_DENOISE_INIT, 0, mi, 0));
+    den_init(l, dz->st.p, &r);
+    cli_note("%s: initialised a denoiser of %lld parameters from seed %d", dz->name, (long long)l->total, o->seed);
 }
 
 /* The rng of one user's row in one epoch and modality: the same draws
@@ -119,55 +80,170 @@ typedef struct {
     double *diff, *gc;                        /* [chunk] */
 } chunk_buf;
 
+/* Everything the epochs need, resolved from the options and the inputs. */
+typedef struct {
+    const options *o;
+    den_config dc;
+    den_layout l;
+    den_schedule sched;
+    const ts_csr *R;             /* train [U x I] */
+    const float *E;              /* [I x d] the recommender's item embeddings (constant) */
+    int64_t d;
+    int nmod;
+    denoiser dz[REC_MAXMOD];
+    float *grad;                 /* [layout.total] */
+    den_work *w;
+    chunk_buf cb;
+    int32_t *order;              /* [U] this epoch's user order */
+    adam_cfg adam;
+    int64_t epoch;               /* epochs completed */
+} run;
+
 /* One chunk of rows: build x0 from the sparse rows, noise and dropout per
  * row, forward, loss, backward into grad.  Returns the chunk's loss share. */
-static double train_chunk(const options *o, const den_config *dc, const den_layout *l, const den_schedule *s,
-                          const ts_csr *R, const float *E, int64_t d, denoiser *dz, int mi, int64_t epoch,
-                          const int32_t *users, int64_t b, int64_t count, den_work *w, chunk_buf *cb, float *grad)
+static double train_chunk(run *r, denoiser *dz, int mi, const int32_t *users, int64_t b, int64_t count)
 {
+    const den_schedule *s = &r->sched;
+    const ts_csr *R = r->R;
+    chunk_buf *cb = &r->cb;
     int64_t I = R->cols;
 #pragma omp parallel for schedule(static)
     for (int64_t k = 0; k < b; k++) {
         float *x0 = cb->x0 + k * I, *xt = cb->xt + k * I, *mask = cb->mask + k * I;
-        memset(x0, 0, (size_t)I * 4);
-        for (int64_t q = R->indptr[users[k]]; q < R->indptr[users[k] + 1]; q++) x0[R->indices[q]] = R->values[q];
-        rng_t r;
-        row_rng(&r, o->seed, epoch, mi, users[k]);
-        int32_t t = (int32_t)rng_below(&r, (uint64_t)s->steps);
+        sp_row_dense(R, users[k], x0);
+        rng_t g;
+        row_rng(&g, r->o->seed, r->epoch, mi, users[k]);
+        int32_t t = (int32_t)rng_below(&g, (uint64_t)s->steps);
         cb->t[k] = t;
-        rng_normal_fill(&r, xt, I);                           /* noise, then x_t in place */
+        rng_normal_fill(&g, xt, I);                           /* noise, then x_t in place */
         float a = (float)sqrt(s->abar[t]), sd = (float)sqrt(1 - s->abar[t]);
         for (int64_t i = 0; i < I; i++) xt[i] = a * x0[i] + sd * xt[i];
         for (int64_t i = 0; i < I; i += 64) {                 /* dropout p = 0.5: keep and scale by 2 */
-            uint64_t bits = rng_u64(&r);
+            uint64_t bits = rng_u64(&g);
             for (int64_t j = 0; j < 64 && i + j < I; j++) mask[i + j] = (bits >> j) & 1 ? 2.0f : 0.0f;
         }
     }
-    const float *out = den_forward(dc, l, dz->p, w, cb->xt, cb->t, b, cb->mask);
-    double loss = den_loss(s, cb->x0, R, users, cb->t, b, out, E, dz->f, d, o->e_loss, count, cb->dout, cb->diff,
-                           cb->gc, cb->scratch);
+    const float *out = den_forward(&r->dc, &r->l, dz->st.p, r->w, cb->xt, cb->t, b, cb->mask);
+    double loss = den_loss(s, cb->x0, R, users, cb->t, b, out, r->E, dz->f, r->d, r->o->e_loss, count, cb->dout,
+                           cb->diff, cb->gc, cb->scratch);
     for (int64_t k = 0; k < b; k++) { dz->diff += cb->diff[k]; dz->gc += cb->gc[k]; }
-    den_backward(dc, l, dz->p, w, cb->dout, b, grad);
+    den_backward(&r->dc, &r->l, dz->st.p, r->w, cb->dout, b, r->grad);
     return loss;
 }
 
-static void write_denoiser(cli_stage *c, ts_writer *out, const den_layout *l, const denoiser *dz)
+/* The modalities, the recommender's constants (E and each f_m), the
+ * denoisers and the buffers of a chunk. */
+static void setup(ts_bag *bag, const options *o, run *r)
 {
-    const char *prefix[3] = {"", "adam/m/", "adam/v/"};
-    const float *src[3] = {dz->p, dz->m, dz->v};
-    for (int s = 0; s < 3; s++)
-        for (int k = 0; k < l->nlayers; k++) {
-            char name[200];
-            int64_t wshape[2] = {l->out[k], l->in[k]}, bshape[1] = {l->out[k]};
-            name_of(name, sizeof name, prefix[s], dz->name, l, k, 0);
-            cli_write_dense(c, out, name, DT_F32, 2, wshape, src[s] + l->w[k]);
-            name_of(name, sizeof name, prefix[s], dz->name, l, k, 1);
-            cli_write_dense(c, out, name, DT_F32, 1, bshape, src[s] + l->b[k]);
+    char err[512];
+    r->o = o;
+    r->R = cli_need_csr(bag, "train", -1, -1);
+    rec_config rc = {.users = r->R->rows, .items = r->R->cols, .d = o->latdim, .trans = o->trans};
+    const float *feat[REC_MAXMOD];
+    if (rec_modalities(bag, &rc, feat, err, sizeof err) < 0) cli_die("%s", err);
+    if (rc.nmod == 0) cli_die("no item features (`feat/<m>`) in the inputs: nothing to diffuse");
+    r->dc.items = r->R->cols;
+    den_layout_make(&r->dc, &r->l);
+    int64_t npar = rec_layout(&rc, NULL, NULL, NULL, NULL), I = rc.items;
+    float *rp = ts_alloc((size_t)npar * 4);                   /* the recommender, held for E */
+    if (!rp) cli_die("out of memory");
+    rec_params p;
+    rec_layout(&rc, rp, &p, NULL, NULL);
+    int found = rec_params_load(bag, &rc, rp, (uint64_t)o->seed, err, sizeof err);
+    if (found < 0) cli_die("%s", err);
+    if (!found) cli_note("no recommender in the inputs: using its initialisation from seed %d", o->seed);
+    r->E = p.item;
+    r->d = rc.d;
+    r->nmod = rc.nmod;
+    for (int m = 0; m < rc.nmod; m++) {
+        denoiser *dz = &r->dz[m];
+        snprintf(dz->name, sizeof dz->name, "%s", rc.mod[m]);
+        dz->f = ts_alloc((size_t)(I * r->d) * 4);
+        if (!dz->f) cli_die("out of memory for the denoisers");
+        rec_transform_out(&rc, &p, m, feat[m], dz->f);
+        load_denoiser(bag, &r->l, m, o, dz);
+    }
+    r->epoch = cli_i64(bag, DEN_EPOCH, 0);
+    if (!rng_fits(r->epoch + o->epochs - 1, rc.nmod - 1, r->R->rows - 1))
+        cli_die("epoch %lld, %d modalities or %lld users do not fit the random streams' fields (common/rng.h)",
+                (long long)(r->epoch + o->epochs - 1), rc.nmod, (long long)r->R->rows);
+    cli_note("%lld users, %lld items, %d denoisers of %lld parameters, %d steps", (long long)r->R->rows,
+             (long long)I, rc.nmod, (long long)r->l.total, o->steps);
+    chunk_buf *cb = &r->cb;
+    int64_t ci = (int64_t)o->chunk * I;
+    r->grad = ts_alloc((size_t)r->l.total * 4);
+    r->w = den_work_new(&r->dc, &r->l, o->chunk);
+    cb->x0 = ts_alloc((size_t)ci * 4); cb->xt = ts_alloc((size_t)ci * 4);
+    cb->mask = ts_alloc((size_t)ci * 4); cb->dout = ts_alloc((size_t)ci * 4);
+    cb->scratch = ts_alloc((size_t)(2 * o->chunk * r->d) * 4);
+    cb->t = malloc((size_t)o->chunk * 4);
+    cb->diff = malloc((size_t)o->chunk * 8); cb->gc = malloc((size_t)o->chunk * 8);
+    r->order = malloc((size_t)r->R->rows * 4);
+    if (!r->grad || !r->w || !cb->x0 || !cb->xt || !cb->mask || !cb->dout || !cb->scratch || !cb->t || !cb->diff ||
+        !cb->gc || !r->order)
+        cli_die("out of memory");
+    r->adam = adam_default(o->lr);
+}
+
+/* One epoch: users shuffled into batches; per batch and modality, the
+ * gradient over the batch's chunks and one Adam step.  Writes the epoch's
+ * log line into json. */
+static void run_epoch(run *r, char *json, size_t cap)
+{
+    const options *o = r->o;
+    int64_t U = r->R->rows, total = r->l.total;
+    double t0 = cli_seconds();
+    rng_t g;
+    rng_seed(&g, (uint64_t)o->seed, rng_stream(RNG_DENOISE_ORDER, r->epoch, 0, 0));
+    for (int64_t u = 0; u < U; u++) r->order[u] = (int32_t)u;
+    rng_shuffle_i32(&g, U, 1, &r->order);
+    for (int m = 0; m < r->nmod; m++) r->dz[m].loss = r->dz[m].diff = r->dz[m].gc = 0;
+    int64_t nb = (U + o->batch - 1) / o->batch;
+    for (int64_t bi = 0; bi < nb; bi++) {
+        int64_t off = bi * o->batch, b = U - off < o->batch ? U - off : o->batch;
+        for (int m = 0; m < r->nmod; m++) {
+            denoiser *dz = &r->dz[m];
+            memset(r->grad, 0, (size_t)total * 4);
+            double loss = 0;
+            for (int64_t k = 0; k < b; k += o->chunk)
+                loss += train_chunk(r, dz, m, r->order + off + k, b - k < o->chunk ? b - k : o->chunk, b);
+            if (!isfinite(loss))
+                cli_die("epoch %lld, batch %lld, denoiser %s: the loss is not finite", (long long)r->epoch,
+                        (long long)bi, dz->name);
+            dz->loss += loss;
+            dz->st.step++;
+            adam_update(&r->adam, dz->st.step, dz->st.p, r->grad, dz->st.m, dz->st.v, total);
         }
-    char name[128];
+        cli_progress(bi + 1, nb, "epoch %lld, batch", (long long)r->epoch);
+    }
+    cli_progress_end();
+    size_t k = (size_t)snprintf(json, cap, "{\"stage\": \"diffuse\", \"epoch\": %lld, \"batches\": %lld",
+                                (long long)r->epoch, (long long)nb);
+    for (int m = 0; m < r->nmod && k < cap; m++) {
+        const denoiser *dz = &r->dz[m];
+        k += (size_t)snprintf(json + k, cap - k, ", \"loss/%s\": %.6g, \"diff/%s\": %.6g, \"gc/%s\": %.6g", dz->name,
+                              dz->loss / (double)nb, dz->name, dz->diff / (double)U, dz->name, dz->gc / (double)U);
+    }
+    if (k < cap) snprintf(json + k, cap - k, ", \"seconds\": %.3f}", cli_seconds() - t0);
+    r->epoch++;
+}
+
+/* The denoisers, the epoch count, the settings augment reuses, the log. */
+static void write_outputs(cli_stage *c, const run *r, const char *json, ts_bag *bag)
+{
+    const options *o = r->o;
+    ts_writer *out = cli_open(c);
+    for (int m = 0; m < r->nmod; m++) den_state_save(&r->l, r->dz[m].name, &r->dz[m].st, cli_emit_dense, out);
     int64_t one = 1;
-    snprintf(name, sizeof name, "adam/step/denoise/%.63s", dz->name);
-    cli_write_dense(c, out, name, DT_I64, 1, &one, &dz->step);
+    cli_write_dense(out, DEN_EPOCH, DT_I64, 1, &one, &r->epoch);
+    den_hyper h = {.steps = o->steps, .noise_scale = o->noise_scale, .noise_min = o->noise_min,
+                   .noise_max = o->noise_max, .emb = o->d_emb_size, .norm = o->norm};
+    den_hyper_save(&h, cli_emit_dense, out);
+    ts_record *log = ts_meta_new("log/diffuse", json);
+    if (!log) cli_die("out of memory");
+    cli_write(out, log);
+    cli_close(c, out, bag);
+    ts_record_free(log);
 }
 
 int main(int argc, char **argv)
@@ -207,10 +283,9 @@ int main(int argc, char **argv)
         .uses = "train,feat/*,model/*,denoise/*,adam/m/denoise/*,adam/v/denoise/*,adam/step/denoise/*",
     };
     cli_parse(&c, argc, argv);
-    den_config dc = {.emb = o.d_emb_size, .norm = o.norm};
-    parse_dims(o.dims, &dc);
-    den_schedule sched;
-    if (den_schedule_make(&sched, o.steps, o.noise_scale, o.noise_min, o.noise_max) < 0)
+    run r = {.dc = {.emb = o.d_emb_size, .norm = o.norm}};
+    parse_dims(o.dims, &r.dc);
+    if (den_schedule_make(&r.sched, o.steps, o.noise_scale, o.noise_min, o.noise_max) < 0)
         cli_usage_error("--steps, --noise-scale, --noise-min and --noise-max give no valid schedule");
     if (o.trans != 0 && o.trans != 1) cli_usage_error("--trans takes 0 or 1");
     if (o.batch < 1 || o.chunk < 1 || o.epochs < 1 || o.d_emb_size < 1 || o.latdim < 1)
@@ -219,107 +294,15 @@ int main(int argc, char **argv)
 
     ts_bag bag = {0};
     cli_read_inputs(&c, &bag);
-
     cli_need_finite_features(&bag);
-    const ts_csr *R = cli_need_csr(&c, &bag, "train", -1, -1);
-    rec_config rc = {.users = R->rows, .items = R->cols, .d = o.latdim, .trans = o.trans};
-    const float *feat[REC_MAXMOD];
-    rec_modalities(&bag, &rc, feat);
-    if (rc.nmod == 0) cli_die("no item features (`feat/<m>`) in the inputs: nothing to diffuse");
-    dc.items = R->cols;
-    den_layout l;
-    den_layout_make(&dc, &l);
+    setup(&bag, &o, &r);
 
-    /* the recommender's constants: E_i and each f_m */
-    int64_t npar = rec_layout(&rc, NULL, NULL, NULL, NULL), d = rc.d, I = rc.items;
-    float *rp = ts_alloc((size_t)npar * 4);
-    if (!rp) cli_die("out of memory");
-    rec_params p;
-    rec_layout(&rc, rp, &p, NULL, NULL);
-    if (!rec_params_load(&bag, &rc, rp, (uint64_t)o.seed))
-        cli_note("no recommender in the inputs: using its initialisation from seed %d", o.seed);
-    denoiser dz[REC_MAXMOD] = {0};
-    for (int m = 0; m < rc.nmod; m++) {
-        snprintf(dz[m].name, sizeof dz[m].name, "%s", rc.mod[m]);
-        dz[m].f = ts_alloc((size_t)(I * d) * 4);
-        if (!dz[m].f) cli_die("out of memory for the denoisers");
-        rec_transform_out(&rc, &p, m, feat[m], dz[m].f);
-        load_denoiser(&bag, &l, m, &o, &dz[m]);
-    }
-    const float *E = p.item;
-    int64_t epoch = cli_i64(&bag, "denoise/epoch", 0);
-    if (!rng_fits(epoch + o.epochs - 1, rc.nmod - 1, R->rows - 1))
-        cli_die("epoch %lld, %d modalities or %lld users do not fit the random streams' fields (common/rng.h)",
-                (long long)(epoch + o.epochs - 1), rc.nmod, (long long)R->rows);
-    cli_note("%lld users, %lld items, %d denoisers of %lld parameters, %d steps", (long long)R->rows,
-             (long long)I, rc.nmod, (long long)l.total, o.steps);
-
-    float *grad = ts_alloc((size_t)l.total * 4);
-    den_work *w = den_work_new(&dc, &l, o.chunk);
-    chunk_buf cb;
-    int64_t ci = (int64_t)o.chunk * I;
-    cb.x0 = ts_alloc((size_t)ci * 4); cb.xt = ts_alloc((size_t)ci * 4);
-    cb.mask = ts_alloc((size_t)ci * 4); cb.dout = ts_alloc((size_t)ci * 4);
-    cb.scratch = ts_alloc((size_t)(2 * o.chunk * d) * 4);
-    cb.t = malloc((size_t)o.chunk * 4);
-    cb.diff = malloc((size_t)o.chunk * 8); cb.gc = malloc((size_t)o.chunk * 8);
-    int32_t *order = malloc((size_t)R->rows * 4);
-    if (!grad || !w || !cb.x0 || !cb.xt || !cb.mask || !cb.dout || !cb.scratch || !cb.t || !order)
-        cli_die("out of memory");
-
-    adam_cfg ac = adam_default(o.lr);
     char json[2048];
-    for (int e = 0; e < o.epochs; e++, epoch++) {
-        double t0 = cli_seconds();
-        rng_t r;
-        rng_seed(&r, (uint64_t)o.seed, rng_stream(RNG_DENOISE_ORDER, epoch, 0, 0));
-        for (int64_t u = 0; u < R->rows; u++) order[u] = (int32_t)u;
-        for (int64_t k = R->rows - 1; k > 0; k--) {
-            int64_t j = (int64_t)rng_below(&r, (uint64_t)k + 1);
-            int32_t tmp = order[k]; order[k] = order[j]; order[j] = tmp;
-        }
-        for (int m = 0; m < rc.nmod; m++) dz[m].loss = dz[m].diff = dz[m].gc = 0;
-        int64_t nb = (R->rows + o.batch - 1) / o.batch;
-        for (int64_t bi = 0; bi < nb; bi++) {
-            int64_t off = bi * o.batch, b = R->rows - off < o.batch ? R->rows - off : o.batch;
-            for (int m = 0; m < rc.nmod; m++) {
-                memset(grad, 0, (size_t)l.total * 4);
-                double loss = 0;
-                for (int64_t k = 0; k < b; k += o.chunk) {
-                    int64_t cbn = b - k < o.chunk ? b - k : o.chunk;
-                    loss += train_chunk(&o, &dc, &l, &sched, R, E, d, &dz[m], m, epoch, order + off + k, cbn, b, w,
-                                        &cb, grad);
-                }
-                if (!isfinite(loss))
-                    cli_die("epoch %lld, batch %lld, denoiser %s: the loss is not finite", (long long)epoch,
-                            (long long)bi, dz[m].name);
-                dz[m].loss += loss;
-                dz[m].step++;
-                adam_update(&ac, dz[m].step, dz[m].p, grad, dz[m].m, dz[m].v, l.total);
-            }
-            cli_progress(bi + 1, nb, "epoch %lld, batch", (long long)epoch);
-        }
-        cli_progress_end();
-        size_t k = (size_t)snprintf(json, sizeof json, "{\"stage\": \"diffuse\", \"epoch\": %lld, \"batches\": %lld",
-                                    (long long)epoch, (long long)nb);
-        for (int m = 0; m < rc.nmod; m++)
-            k += (size_t)snprintf(json + k, sizeof json - k, ", \"loss/%s\": %.6g, \"diff/%s\": %.6g, \"gc/%s\": %.6g",
-                                  dz[m].name, dz[m].loss / (double)nb, dz[m].name, dz[m].diff / (double)R->rows,
-                                  dz[m].name, dz[m].gc / (double)R->rows);
-        snprintf(json + k, sizeof json - k, ", \"seconds\": %.3f}", cli_seconds() - t0);
+    for (int e = 0; e < o.epochs; e++) {
+        run_epoch(&r, json, sizeof json);
         cli_note("%s", json);
         if (o.log) cli_append_line(o.log, json);
     }
-
-    ts_writer *out = cli_open(&c);
-    for (int m = 0; m < rc.nmod; m++) write_denoiser(&c, out, &l, &dz[m]);
-    int64_t one = 1, nh = 6;
-    cli_write_dense(&c, out, "denoise/epoch", DT_I64, 1, &one, &epoch);
-    double hyper[6] = {o.steps, o.noise_scale, o.noise_min, o.noise_max, o.d_emb_size, o.norm};
-    cli_write_dense(&c, out, "denoise/hyper", DT_F64, 1, &nh, hyper);
-    ts_record *log = ts_meta_new("log/diffuse", json);
-    if (!log) cli_die("out of memory");
-    cli_write(&c, out, log);
-    cli_close(&c, out, &bag);
+    write_outputs(&c, &r, json, &bag);
     return 0;
 }

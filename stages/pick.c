@@ -49,7 +49,7 @@ int main(int argc, char **argv)
         if (drop && cli_match(drop, r->name)) continue;
         if (f32 && r->kind == TS_DENSE && (r->dtype == DT_F16 || r->dtype == DT_F64) && ts_record_to_f32(r) < 0)
             cli_die("out of memory widening '%s'", r->name);
-        cli_write(&c, w, r);
+        cli_write(w, r);
     }
     cli_close(&c, w, NULL);
     ts_bag_free(&bag);

@@ -103,9 +103,9 @@ static void write_stream(cli_stage *c, ts_bag *bag, const user_list *l, int k, c
 {
     ts_writer *w = cli_open(c);
     int64_t shape[2] = {l->n, k};
-    cli_write_dense(c, w, "rec/users", DT_I32, 1, shape, l->id);
-    cli_write_dense(c, w, "rec/items", DT_I32, 2, shape, items);
-    cli_write_dense(c, w, "rec/scores", DT_F32, 2, shape, scores);
+    cli_write_dense(w, "rec/users", DT_I32, 1, shape, l->id);
+    cli_write_dense(w, "rec/items", DT_I32, 2, shape, items);
+    cli_write_dense(w, "rec/scores", DT_F32, 2, shape, scores);
     cli_close(c, w, bag);
 }
 

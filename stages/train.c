@@ -37,9 +37,7 @@ typedef struct {
     int64_t np;                   /* parameter count */
     float *param, *grad, *m, *v;  /* [np] each, laid out by rec_layout */
     rec_params p, gp;
-    rec_tensor tens[3 * REC_MAXMOD + 3];
-    int ntens;
-    adam_cfg adam;
+    adam_cfg adam;                /* adam.step: steps taken */
     int64_t epoch;                /* epochs completed before this run */
 } state;
 
@@ -58,14 +56,14 @@ static void transpose_or_die(const ts_csr *a, ts_csr *at)
 }
 
 /* Each modality's graph: graph/<m>, or graph/ui standing in for it. */
-static void find_graphs(cli_stage *c, ts_bag *bag, state *s)
+static void find_graphs(ts_bag *bag, state *s)
 {
     int64_t N = s->cfg.users + s->cfg.items;
     for (int m = 0; m < s->cfg.nmod; m++) {
         char gname[96];
         snprintf(gname, sizeof gname, "graph/%s", s->cfg.mod[m]);
         if (ts_bag_get(bag, gname)) {
-            s->g.g[m] = cli_need_csr(c, bag, gname, N, N);
+            s->g.g[m] = cli_need_csr(bag, gname, N, N);
             transpose_or_die(s->g.g[m], &s->g_t[m]);
             s->g.g_t[m] = &s->g_t[m];
         } else {
@@ -78,7 +76,7 @@ static void find_graphs(cli_stage *c, ts_bag *bag, state *s)
 /* Parameters and Adam state: from the inputs, or initialised from --seed. */
 static void load_state(ts_bag *bag, const options *o, state *s)
 {
-    s->np = rec_layout(&s->cfg, NULL, NULL, s->tens, &s->ntens);
+    s->np = rec_layout(&s->cfg, NULL, NULL, NULL, NULL);
     s->param = ts_alloc((size_t)s->np * 4);
     s->grad = ts_alloc((size_t)s->np * 4);
     s->m = ts_alloc((size_t)s->np * 4);
@@ -86,18 +84,19 @@ static void load_state(ts_bag *bag, const options *o, state *s)
     if (!s->param || !s->grad || !s->m || !s->v) cli_die("out of memory for %lld parameters", (long long)s->np);
     rec_layout(&s->cfg, s->param, &s->p, NULL, NULL);
     rec_layout(&s->cfg, s->grad, &s->gp, NULL, NULL);
-    if (!rec_params_load(bag, &s->cfg, s->param, (uint64_t)o->seed))
-        cli_note("initialised %lld parameters from seed %d", (long long)s->np, o->seed);
+    rec_counters n;
+    char err[512];
+    int found = rec_state_load(bag, &s->cfg, s->param, s->m, s->v, (uint64_t)o->seed, &n, err, sizeof err);
+    if (found < 0) cli_die("%s", err);
+    if (!found) cli_note("initialised %lld parameters from seed %d", (long long)s->np, o->seed);
     s->adam = adam_default(o->lr);
-    s->adam.step = cli_i64(bag, "adam/step", 0);
-    rec_load_block(bag, s->tens, s->ntens, "adam/m/", s->m);
-    rec_load_block(bag, s->tens, s->ntens, "adam/v/", s->v);
-    s->epoch = cli_i64(bag, "model/epoch", 0);
+    s->adam.step = n.adam_step;
+    s->epoch = n.epoch;
 }
 
-static void setup(cli_stage *c, ts_bag *bag, const options *o, state *s)
+static void setup(ts_bag *bag, const options *o, state *s)
 {
-    s->train = cli_need_csr(c, bag, "train", -1, -1);
+    s->train = cli_need_csr(bag, "train", -1, -1);
     rec_config *cfg = &s->cfg;
     cfg->users = s->train->rows;
     cfg->items = s->train->cols;
@@ -107,11 +106,12 @@ static void setup(cli_stage *c, ts_bag *bag, const options *o, state *s)
     cfg->ris_lambda = o->ris_lambda;
     cfg->ris_adj_lambda = o->ris_adj_lambda;
     int64_t N = cfg->users + cfg->items;
-    s->g.adj = cli_need_csr(c, bag, "graph/ui", N, N);
+    s->g.adj = cli_need_csr(bag, "graph/ui", N, N);
     transpose_or_die(s->g.adj, &s->adj_t);
     s->g.adj_t = &s->adj_t;
-    rec_modalities(bag, cfg, s->g.feat);
-    find_graphs(c, bag, s);
+    char err[512];
+    if (rec_modalities(bag, cfg, s->g.feat, err, sizeof err) < 0) cli_die("%s", err);
+    find_graphs(bag, s);
     load_state(bag, o, s);
     if (!rng_fits(s->epoch + o->epochs - 1, 0, 0))
         cli_die("epoch %lld does not fit the random streams' fields (common/rng.h)", (long long)(s->epoch + o->epochs - 1));
@@ -147,12 +147,8 @@ static void make_triples(const ts_csr *R, uint64_t seed, int64_t epoch, int32_t 
         }
     }
     rng_seed(&r, seed, rng_stream(RNG_SHUFFLE, epoch, 0, 0));
-    for (int64_t k = R->nnz - 1; k > 0; k--) {              /* Fisher-Yates */
-        int64_t t = (int64_t)rng_below(&r, (uint64_t)k + 1);
-        int32_t a = u[k]; u[k] = u[t]; u[t] = a;
-        a = pos[k]; pos[k] = pos[t]; pos[t] = a;
-        a = neg[k]; neg[k] = neg[t]; neg[t] = a;
-    }
+    int32_t *const triple[3] = {u, pos, neg};
+    rng_shuffle_i32(&r, R->nnz, 3, triple);
 }
 
 static void progress(int64_t epoch, int64_t b, int64_t nb, const epoch_log *l)
@@ -232,26 +228,13 @@ static void log_json(const state *s, const epoch_log *l, char *buf, size_t cap)
              l->t_total, l->t_forward, l->t_loss, l->t_backward, l->t_adam);
 }
 
-static void write_state(cli_stage *c, ts_writer *out, const state *s, const float *X)
+static void write_state(ts_writer *out, const state *s, const float *X)
 {
-    for (int i = 0; i < s->ntens; i++) {
-        const rec_tensor *t = &s->tens[i];
-        cli_write_dense(c, out, t->name, DT_F32, t->ndim, t->shape, s->param + t->offset);
-    }
-    for (int i = 0; i < s->ntens; i++) {
-        const rec_tensor *t = &s->tens[i];
-        char name[200];
-        snprintf(name, sizeof name, "adam/m/%s", t->name);
-        cli_write_dense(c, out, name, DT_F32, t->ndim, t->shape, s->m + t->offset);
-        snprintf(name, sizeof name, "adam/v/%s", t->name);
-        cli_write_dense(c, out, name, DT_F32, t->ndim, t->shape, s->v + t->offset);
-    }
-    int64_t one = 1;
-    cli_write_dense(c, out, "adam/step", DT_I64, 1, &one, &s->adam.step);
-    cli_write_dense(c, out, "model/epoch", DT_I64, 1, &one, &s->epoch);
+    rec_counters n = {.adam_step = s->adam.step, .epoch = s->epoch};
+    rec_state_save(&s->cfg, s->param, s->m, s->v, &n, cli_emit_dense, out);
     int64_t su[2] = {s->cfg.users, s->cfg.d}, si[2] = {s->cfg.items, s->cfg.d};
-    cli_write_dense(c, out, "emb/user", DT_F32, 2, su, X);
-    cli_write_dense(c, out, "emb/item", DT_F32, 2, si, X + s->cfg.users * s->cfg.d);
+    cli_write_dense(out, "emb/user", DT_F32, 2, su, X);
+    cli_write_dense(out, "emb/item", DT_F32, 2, si, X + s->cfg.users * s->cfg.d);
 }
 
 int main(int argc, char **argv)
@@ -301,7 +284,7 @@ int main(int argc, char **argv)
 
     cli_need_finite_features(&bag);
     state s = {0};
-    setup(&c, &bag, &o, &s);
+    setup(&bag, &o, &s);
     const rec_config *cfg = &s.cfg;
     int64_t N = cfg->users + cfg->items;
     cli_note("%lld users, %lld items, %lld interactions, %d modalities%s, d %lld, %lld parameters",
@@ -326,10 +309,10 @@ int main(int argc, char **argv)
     const float *X = rec_forward(cfg, &s.p, &s.g, w, 0, NULL);   /* emb after the update */
 
     ts_writer *out = cli_open(&c);
-    write_state(&c, out, &s, X);
+    write_state(out, &s, X);
     ts_record *log = ts_meta_new("log/train", json);
     if (!log) cli_die("out of memory");
-    cli_write(&c, out, log);
+    cli_write(out, log);
     cli_close(&c, out, &bag);
 
     ts_record_free(log);

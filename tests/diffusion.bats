@@ -65,7 +65,8 @@ PYEOF
     run inspect "$D1"
     for name in denoise/image/emb/weight denoise/image/in0/weight denoise/audio/out0/bias \
                 adam/m/denoise/image/in0/weight adam/v/denoise/audio/out0/weight adam/step/denoise/image \
-                denoise/epoch denoise/hyper log/diffuse; do
+                denoise/epoch denoise/hyper/steps denoise/hyper/noise_scale denoise/hyper/noise_min \
+                denoise/hyper/noise_max denoise/hyper/d_emb_size denoise/hyper/norm log/diffuse; do
         [[ "$output" == *"$name "* ]] || { echo "missing $name"; false; }
     done
     [[ "$output" == *"denoise/image/in0/weight"*"64x210"* ]]   # (I + e) -> 64
@@ -143,6 +144,26 @@ PYEOF
     cd "$ROOT"
     run graphcheck "$T/s1.ts" graph/audio 1 1
     [ "$status" -eq 0 ]
+}
+
+@test "augment reads the older denoise/hyper record of six numbers as the named ones" {
+    "$PY" - "$D1" "$T/old.ts" "$ROOT/examples" <<'PYEOF'
+import sys, msgpack, numpy as np
+sys.path.insert(0, sys.argv[3])
+from ts_read import read_stream
+t = read_stream(sys.argv[1])
+v = np.array([float(t["denoise/hyper/" + k][0]) for k in
+              ("steps", "noise_scale", "noise_min", "noise_max", "d_emb_size", "norm")], "<f8")
+open(sys.argv[2], "wb").write(msgpack.packb({"name": "denoise/hyper", "dtype": "<f8", "shape": [6], "data": v.tobytes()}))
+PYEOF
+    pick "$D1" --drop 'denoise/hyper/*' "$T/old.ts" -o "$T/d-old.ts"
+    augment -q "$DATA" "$D1" --zstd 0 -o "$T/new.ts"
+    augment -q "$DATA" "$T/d-old.ts" --zstd 0 -o "$T/old-graphs.ts"
+    cmp <(pick --drop log/augment --zstd 0 "$T/new.ts") <(pick --drop log/augment --zstd 0 "$T/old-graphs.ts")
+    # and the named records are read: a changed schedule changes the graphs
+    "$PY" -c 'import sys, msgpack, numpy as np; open(sys.argv[1], "wb").write(msgpack.packb({"name": "denoise/hyper/steps", "dtype": "<i8", "shape": [1], "data": np.array([3], "<i8").tobytes()}))' "$T/steps3.ts"
+    augment -q "$DATA" "$D1" "$T/steps3.ts" --zstd 0 -o "$T/s3.ts"
+    ! cmp -s <(pick --drop log/augment --zstd 0 "$T/new.ts") <(pick --drop log/augment --zstd 0 "$T/s3.ts")
 }
 
 @test "augment without denoisers, or diffuse without features, says what is missing" {
