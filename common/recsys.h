@@ -127,4 +127,16 @@ void rec_cl_work_unpacked(rec_cl_work *ws, int on);
 double rec_cl(const float *A, const float *B, int64_t R, int64_t d, const int32_t *nodes, int64_t b, double tau,
               double weight, float *dA, float *dB, rec_cl_work *ws);
 
+/* Does the contrastive term apply?  It needs modalities, a non-zero
+ * weight, and with cl_method 0 at least two modalities to pair. */
+int rec_cl_active(const rec_config *cfg, int cl_method, double ssl_reg);
+/* Section 6's contrastive term of a batch, the pairing of the release:
+ * cl_method 1 contrasts each modality's view with the main embeddings X,
+ * cl_method 0 every pair of modality views; each for the batch's users
+ * (users [b]) and for its positive items (items [b]).  X and views[m] are
+ * [N x d]; adds the gradients into dX and dZ[m] ([N x d] each). */
+double rec_cl_batch(const rec_config *cfg, int cl_method, const float *X, const float *const *views,
+                    const int32_t *users, const int32_t *items, int64_t b, double tau, double weight, float *dX,
+                    float **dZ, rec_cl_work *ws);
+
 #endif

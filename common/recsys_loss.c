@@ -133,3 +133,30 @@ double rec_cl(const float *A, const float *B, int64_t R, int64_t d, const int32_
     dn_normalize_rows_backward(w->bn, w->bnorm, w->dbn, R, d, dB, 1);
     return weight * loss / (double)b;
 }
+
+int rec_cl_active(const rec_config *cfg, int cl_method, double ssl_reg)
+{
+    return cfg->nmod > 0 && ssl_reg != 0 && (cl_method == 1 || cfg->nmod >= 2);
+}
+
+double rec_cl_batch(const rec_config *cfg, int cl_method, const float *X, const float *const *views,
+                    const int32_t *users, const int32_t *items, int64_t b, double tau, double weight, float *dX,
+                    float **dZ, rec_cl_work *ws)
+{
+    int64_t U = cfg->users, I = cfg->items, d = cfg->d;
+    double cl = 0;
+    if (cl_method == 1) {
+        for (int m = 0; m < cfg->nmod; m++) {
+            cl += rec_cl(X, views[m], U, d, users, b, tau, weight, dX, dZ[m], ws);
+            cl += rec_cl(X + U * d, views[m] + U * d, I, d, items, b, tau, weight, dX + U * d, dZ[m] + U * d, ws);
+        }
+    } else {
+        for (int m = 0; m < cfg->nmod; m++)
+            for (int m2 = m + 1; m2 < cfg->nmod; m2++) {
+                cl += rec_cl(views[m], views[m2], U, d, users, b, tau, weight, dZ[m], dZ[m2], ws);
+                cl += rec_cl(views[m] + U * d, views[m2] + U * d, I, d, items, b, tau, weight, dZ[m] + U * d,
+                             dZ[m2] + U * d, ws);
+            }
+    }
+    return cl;
+}

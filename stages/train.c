@@ -163,7 +163,7 @@ static void run_epoch(const options *o, state *s, rec_work *w, rec_cl_work *cw, 
     int32_t *u = malloc((size_t)nnz * 4), *pos = malloc((size_t)nnz * 4), *neg = malloc((size_t)nnz * 4);
     if (!u || !pos || !neg) cli_die("out of memory");
     make_triples(s->train, (uint64_t)o->seed, s->epoch, u, pos, neg);
-    int use_cl = cfg->nmod > 0 && o->ssl_reg != 0 && (o->cl_method == 1 || cfg->nmod >= 2);
+    int use_cl = rec_cl_active(cfg, o->cl_method, o->ssl_reg);
     int64_t nb = (nnz + o->batch - 1) / o->batch;
     double t_start = cli_seconds();
     memset(l, 0, sizeof *l);
@@ -177,21 +177,7 @@ static void run_epoch(const options *o, state *s, rec_work *w, rec_cl_work *cw, 
         memset(dX, 0, (size_t)(N * d) * 4);
         for (int m = 0; m < cfg->nmod && use_cl; m++) memset(dZ[m], 0, (size_t)(N * d) * 4);
         double bpr = rec_bpr(X, U, d, bu, bp, bn, b, o->batch, dX);
-        double cl = 0;
-        if (use_cl && o->cl_method == 1) {
-            for (int m = 0; m < cfg->nmod; m++) {
-                cl += rec_cl(X, views[m], U, d, bu, b, o->temp, o->ssl_reg, dX, dZ[m], cw);
-                cl += rec_cl(X + U * d, views[m] + U * d, I, d, bp, b, o->temp, o->ssl_reg, dX + U * d,
-                             dZ[m] + U * d, cw);
-            }
-        } else if (use_cl) {
-            for (int m = 0; m < cfg->nmod; m++)
-                for (int m2 = m + 1; m2 < cfg->nmod; m2++) {
-                    cl += rec_cl(views[m], views[m2], U, d, bu, b, o->temp, o->ssl_reg, dZ[m], dZ[m2], cw);
-                    cl += rec_cl(views[m] + U * d, views[m2] + U * d, I, d, bp, b, o->temp, o->ssl_reg,
-                                 dZ[m] + U * d, dZ[m2] + U * d, cw);
-                }
-        }
+        double cl = use_cl ? rec_cl_batch(cfg, o->cl_method, X, views, bu, bp, b, o->temp, o->ssl_reg, dX, dZ, cw) : 0;
         double t2 = cli_seconds();
         rec_backward(cfg, &s->p, &s->g, w, dX, use_cl ? dZ : NULL, &s->gp);
         double reg = rec_reg(s->p.user, N, d, o->reg, s->gp.user);

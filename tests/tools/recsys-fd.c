@@ -38,18 +38,7 @@ static double loss_at(const rec_params *p, const rec_params *grad, float *gblock
     for (int m = 0; m < cfg.nmod; m++) dZ[m] = calloc((size_t)(n * d), 4);
     double loss = 0;
     if (term_bpr) loss += rec_bpr(X, U, d, bu, bp, bn, B, 16, dX);
-    if (want && cl_method == 1)
-        for (int m = 0; m < cfg.nmod; m++) {
-            loss += rec_cl(X, views[m], U, d, bu, B, temp, ssl, dX, dZ[m], clw);
-            loss += rec_cl(X + U * d, views[m] + U * d, I, d, bp, B, temp, ssl, dX + U * d, dZ[m] + U * d, clw);
-        }
-    if (want && cl_method == 0)
-        for (int m = 0; m < cfg.nmod; m++)
-            for (int m2 = m + 1; m2 < cfg.nmod; m2++) {
-                loss += rec_cl(views[m], views[m2], U, d, bu, B, temp, ssl, dZ[m], dZ[m2], clw);
-                loss += rec_cl(views[m] + U * d, views[m2] + U * d, I, d, bp, B, temp, ssl, dZ[m] + U * d,
-                               dZ[m2] + U * d, clw);
-            }
+    if (want) loss += rec_cl_batch(&cfg, cl_method, X, views, bu, bp, B, temp, ssl, dX, dZ, clw);
     if (term_reg) loss += rec_reg(p->user, n, d, reg, ge);
     if (grad) {
         rec_backward(&cfg, p, &gr, work, dX, want ? dZ : NULL, grad);

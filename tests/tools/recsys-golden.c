@@ -136,17 +136,7 @@ int main(int argc, char **argv)
     float cl[2] = {0, 0};
     for (int method = 0; method < 2; method++) {
         float *tA = method == file_cl ? dX : scratch2, **tZ = method == file_cl ? dZ : (float *[]){scratch2, scratch2};
-        if (method == 0) {
-            cl[0] += (float)rec_cl(views[0], views[1], U, d, u, b, temp, ssl, tZ[0], tZ[1], cw);
-            cl[0] += (float)rec_cl(views[0] + U * d, views[1] + U * d, I, d, pos, b, temp, ssl, tZ[0] + U * d,
-                                   tZ[1] + U * d, cw);
-        } else {
-            for (int m = 0; m < 2; m++) {
-                cl[1] += (float)rec_cl(X, views[m], U, d, u, b, temp, ssl, tA, tZ[m], cw);
-                cl[1] += (float)rec_cl(X + U * d, views[m] + U * d, I, d, pos, b, temp, ssl, tA + U * d,
-                                       tZ[m] + U * d, cw);
-            }
-        }
+        cl[method] = (float)rec_cl_batch(&c, method, X, views, u, pos, b, temp, ssl, tA, tZ, cw);
     }
     float total = bpr + regl + cl[file_cl];
     check_rec("loss/bpr", &bpr, "out/loss/bpr");
