@@ -295,15 +295,15 @@ int64_t cli_i64(ts_bag *bag, const char *name, int64_t dflt)
     return *(int64_t *)r->data;
 }
 
-void cli_print_json_string(const char *s)
+void cli_json_string(FILE *f, const char *s)
 {
-    putchar('"');
+    fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
-        if (*p == '"' || *p == '\\') printf("\\%c", *p);
-        else if (*p < 0x20) printf("\\u%04x", *p);
-        else putchar(*p);
+        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
+        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+        else fputc(*p, f);
     }
-    putchar('"');
+    fputc('"', f);
 }
 
 void cli_need_finite_features(const ts_bag *bag)

@@ -9,6 +9,7 @@
 #define CLI_H
 
 #include <stdarg.h>
+#include <stdio.h>
 
 #include "ts.h"
 
@@ -62,8 +63,8 @@ void cli_need_finite_features(const ts_bag *bag);
 /* The value of a one-element <i8 record, or dflt when absent; exits 1
  * when the record has another kind, type or size. */
 int64_t cli_i64(ts_bag *bag, const char *name, int64_t dflt);
-/* Print s on stdout as a JSON string literal (quotes, escapes). */
-void cli_print_json_string(const char *s);
+/* Write s to f as a JSON string literal (quotes, escapes). */
+void cli_json_string(FILE *f, const char *s);
 /* Append one line of text to a log file (--log); exits 1 on failure. */
 void cli_append_line(const char *path, const char *line);
 

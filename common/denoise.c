@@ -99,6 +99,9 @@ struct den_work {
     float *act[DEN_MAXLAYERS];         /* [b x out_k] each layer's output (after tanh) */
     float *dact[2];                    /* [b x widest] gradients through hidden layers */
     float *demb;                       /* [b x e] */
+    float *norms;                      /* [b] row norms (norm = 1) */
+    int32_t *t;                        /* [b] the reverse process's step */
+    float *noise;                      /* [b x I] its sampling noise, made on first use */
 };
 
 den_work *den_work_new(const den_config *c, const den_layout *l, int64_t max_b)
@@ -114,7 +117,9 @@ den_work *den_work_new(const den_config *c, const den_layout *l, int64_t max_b)
     GET(w->xin, max_b * c->items);
     for (int k = 1; k < l->nlayers; k++) GET(w->act[k], max_b * l->out[k]);
     for (int i = 0; i < 2; i++) GET(w->dact[i], max_b * (l->widest ? l->widest : 1));
+    GET(w->norms, max_b);
 #undef GET
+    ok &= (w->t = malloc((size_t)max_b * sizeof *w->t)) != NULL;
     if (!ok) { den_work_free(w); return NULL; }
     return w;
 }
@@ -125,6 +130,7 @@ void den_work_free(den_work *w)
     free(w->temb); free(w->emb); free(w->demb); free(w->xin);
     for (int k = 0; k < DEN_MAXLAYERS; k++) free(w->act[k]);
     free(w->dact[0]); free(w->dact[1]);
+    free(w->norms); free(w->t); free(w->noise);
     free(w);
 }
 
@@ -169,9 +175,7 @@ const float *den_forward(const den_config *c, const den_layout *l, const float *
     const float *xin = x;
     if (c->norm || keep_mask) {
         if (c->norm) {
-            float *norms = malloc((size_t)b * sizeof *norms);
-            dn_normalize_rows(x, b, I, w->xin, norms);
-            free(norms);
+            dn_normalize_rows(x, b, I, w->xin, w->norms);
         } else {
             memcpy(w->xin, x, (size_t)(b * I) * sizeof *x);
         }
@@ -313,12 +317,13 @@ static const float *den_forward_sparse(const den_config *c, const den_layout *l,
     return w->act[l->nlayers - 1];
 }
 
-void den_reverse(const den_config *c, const den_layout *l, const float *p, den_work *w, const den_schedule *s,
-                 float *x, int64_t b, const ts_csr *x0, const float *wt_first, rng_t *noise_rng)
+int den_reverse(const den_config *c, const den_layout *l, const float *p, den_work *w, const den_schedule *s,
+                float *x, int64_t b, const ts_csr *x0, const float *wt_first, rng_t *noise_rng)
 {
     int64_t I = c->items;
-    int32_t *t = malloc((size_t)b * sizeof *t);
-    float *noise = noise_rng ? malloc((size_t)(b * I) * sizeof *noise) : NULL;
+    int32_t *t = w->t;
+    if (noise_rng && !w->noise && !(w->noise = ts_alloc((size_t)(w->max_b * I) * sizeof *w->noise))) return -1;
+    float *noise = noise_rng ? w->noise : NULL;
     for (int step = s->steps - 1; step >= 0; step--) {
         for (int64_t i = 0; i < b; i++) t[i] = step;
         const float *out = (step == s->steps - 1 && x0 && wt_first && !c->norm)
@@ -333,6 +338,5 @@ void den_reverse(const den_config *c, const den_layout *l, const float *p, den_w
             for (int64_t i = 0; i < b * I; i++) x[i] += sd * noise[i];
         }
     }
-    free(t);
-    free(noise);
+    return 0;
 }

@@ -91,8 +91,8 @@ double den_loss(const den_schedule *s, const float *x0, const ts_csr *R, const i
  * given as a csr view of exactly these b rows (x holding the same rows
  * densely) and wt_first is the first layer's x-part transposed ([I x h]),
  * the first step's first layer runs as a sparse product. */
-void den_reverse(const den_config *c, const den_layout *l, const float *p, den_work *w, const den_schedule *s,
-                 float *x, int64_t b, const ts_csr *x0, const float *wt_first, rng_t *noise_rng);
+int den_reverse(const den_config *c, const den_layout *l, const float *p, den_work *w, const den_schedule *s,
+                float *x, int64_t b, const ts_csr *x0, const float *wt_first, rng_t *noise_rng);  /* -1: no memory */
 /* wt [I x h]: the x-part of the first in-layer's weight, transposed. */
 void den_first_layer_t(const den_config *c, const den_layout *l, const float *p, float *wt);
 

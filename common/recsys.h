@@ -77,7 +77,7 @@ void rec_backward(const rec_config *cfg, const rec_params *p, const rec_graphs *
 
 /* The transform output f_m = T_m(F_m) ([I x d]) alone, as the diffusion's
  * modality-aware loss uses it. */
-void rec_transform_out(const rec_config *cfg, const rec_params *p, int m, const float *feat, float *f);
+int rec_transform_out(const rec_config *cfg, const rec_params *p, int m, const float *feat, float *f);  /* -1: no memory */
 
 /* ---- state in streams (recsys_io.c): 0 or 1 on success, -1 and a message in err ---- */
 

@@ -120,13 +120,14 @@ static void rec_transform_into(const rec_config *c, const rec_params *p, int m, 
     }
 }
 
-void rec_transform_out(const rec_config *c, const rec_params *p, int m, const float *feat, float *f)
+int rec_transform_out(const rec_config *c, const rec_params *p, int m, const float *feat, float *f)
 {
-    if (c->trans == 1) { rec_transform_into(c, p, m, feat, f, NULL); return; }
+    if (c->trans == 1) { rec_transform_into(c, p, m, feat, f, NULL); return 0; }
     float *pre = ts_alloc((size_t)(c->items * c->d) * sizeof *pre);
-    if (!pre) abort();
+    if (!pre) return -1;
     rec_transform_into(c, p, m, feat, f, pre);
     free(pre);
+    return 0;
 }
 
 /* f_m into w->f[m] (and w->fpre[m] for trans 0). */

@@ -174,8 +174,9 @@ int ts_bag_read(ts_bag *bag, const char *path, char *err, size_t errlen);
 /* The same, keeping only records that keep (may be NULL) accepts. */
 int ts_bag_read_filtered(ts_bag *bag, const char *path, int (*keep)(const char *, void *), void *ctx, char *err,
                          size_t errlen);
-/* Add (taking ownership), replacing a record of the same name. */
-void ts_bag_put(ts_bag *bag, ts_record *r);
+/* Add (taking ownership), replacing a record of the same name: 0, or -1
+ * when out of memory (r is then still the caller's). */
+int ts_bag_put(ts_bag *bag, ts_record *r);
 ts_record *ts_bag_get(const ts_bag *bag, const char *name);
 /* Remove and return a record (the caller owns it), or NULL. */
 ts_record *ts_bag_take(ts_bag *bag, const char *name);

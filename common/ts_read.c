@@ -21,8 +21,14 @@
 
 #include "crc.h"
 
+/* The fuzz build (Makefile, build/fuzz/) makes these small, so that small
+ * inputs reach the paths of payloads larger than a buffer. */
+#ifndef IN_CAP
 #define IN_CAP (1u << 20)        /* descriptor read buffer */
+#endif
+#ifndef OUT_CAP
 #define OUT_CAP (1u << 20)       /* decompressed staging buffer */
+#endif
 #define KEY_MAX TS_NAME_MAX      /* longest map key or name */
 #define RAW_MAX (64u << 20)      /* largest non-bin value kept as bytes */
 #define DEPTH_MAX 64             /* nesting of arrays/maps in a value */
@@ -51,6 +57,16 @@ struct ts_reader {
     int64_t file_left;           /* bytes of a regular file after where we started, or -1 */
     uint64_t fd_read;            /* bytes read from fd so far */
 };
+
+/* Text from the input (names, keys, dtypes, the writer's name) shown in a
+ * message: control bytes become '?', so a message stays one line and never
+ * drives a terminal.  In place; returns s. */
+static char *rd_printable(char *s)
+{
+    for (char *p = s; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
+    return s;
+}
 
 static int rd_fail(ts_reader *r, const char *fmt, ...)
 {
@@ -436,7 +452,7 @@ static int rd_fields(ts_reader *r, ts_field **out, size_t *nout, int *skipped)
             uint64_t left;
             if (rd_bytes_left(r, &left) && len > left) {
                 rd_fail(r, "truncated: '%s' in %s declares %llu bytes but the file holds only %llu more",
-                        key, r->what, (unsigned long long)len, (unsigned long long)left);
+                        rd_printable(key), r->what, (unsigned long long)len, (unsigned long long)left);
                 goto fail;
             }
             if (*skipped) {
@@ -477,7 +493,7 @@ static int rd_fields(ts_reader *r, ts_field **out, size_t *nout, int *skipped)
                     goto fail;
                 }
                 snprintf(namebuf, sizeof namebuf, "record '%.*s'", (int)(len > 256 ? 256 : len), u.data.via.str.ptr);
-                r->what = namebuf;
+                r->what = rd_printable(namebuf);
                 if (r->keep) {
                     char name[KEY_MAX + 1];
                     memcpy(name, u.data.via.str.ptr, len);
@@ -517,7 +533,11 @@ static int rd_field_str(const ts_field *f, char *s, size_t cap)
 {
     msgpack_unpacked u;
     int ok = rd_obj(f, &u) == 0 && u.data.type == MSGPACK_OBJECT_STR && u.data.via.str.size < cap;
-    if (ok) { memcpy(s, u.data.via.str.ptr, u.data.via.str.size); s[u.data.via.str.size] = 0; }
+    if (ok) {
+        /* msgpack-c gives an empty str a NULL pointer: memcpy may not see it */
+        if (u.data.via.str.size) memcpy(s, u.data.via.str.ptr, u.data.via.str.size);
+        s[u.data.via.str.size] = 0;
+    }
     msgpack_unpacked_destroy(&u);
     return ok ? 0 : -1;
 }
@@ -566,7 +586,8 @@ static int rd_make_dense(ts_reader *r, ts_record *rec, ts_field *f, size_t n)
     if (!fs || !fdata) return rd_fail(r, "%s: dense tensor without %s", r->what, !fs ? "'shape'" : "'data'");
     if (rd_field_str(fd, dts, sizeof dts) < 0) return rd_fail(r, "%s: 'dtype' is not a short string", r->what);
     if (dt_parse(dts, strlen(dts), &rec->dtype) < 0)
-        return rd_fail(r, "%s: unsupported dtype '%s' (expected <f4 <f2 <f8 <i4 <i8 or |u1)", r->what, dts);
+        return rd_fail(r, "%s: unsupported dtype '%s' (expected <f4 <f2 <f8 <i4 <i8 or |u1)", r->what,
+                       rd_printable(dts));
     if (rd_shape(r, fs, &rec->ndim, rec->shape) < 0) return -1;
     if (!fdata->bin) return rd_fail(r, "%s: 'data' is not a bin", r->what);
     uint64_t want;
@@ -652,6 +673,7 @@ static int rd_framing(ts_reader *r, ts_field *f, size_t n, uint32_t crc_before)
                            "record, and another stream starts at byte %llu", r->writer,
                            (unsigned long long)r->seg_records, (unsigned long long)r->offset);
         if (rd_field_str(rd_field(f, n, "writer"), r->writer, sizeof r->writer) < 0) strcpy(r->writer, "?");
+        rd_printable(r->writer);            /* only ever shown in messages */
         r->in_segment = 1;
         r->seg_records = 0;
         return 1;
@@ -736,4 +758,34 @@ int ts_reader_next(ts_reader *r, ts_record **out)
         *out = rec;
         return 1;
     }
+}
+
+/* ---- whole streams into bags ---- */
+
+int ts_bag_read(ts_bag *bag, const char *path, char *err, size_t errlen)
+{
+    return ts_bag_read_filtered(bag, path, NULL, NULL, err, errlen);
+}
+
+int ts_bag_read_filtered(ts_bag *bag, const char *path, int (*keep)(const char *, void *), void *ctx, char *err,
+                         size_t errlen)
+{
+    ts_reader *rd = ts_reader_open(path);
+    if (!rd) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (keep) ts_reader_filter(rd, keep, ctx);
+    ts_record *r;
+    int st;
+    while ((st = ts_reader_next(rd, &r)) == 1)
+        if (ts_bag_put(bag, r) < 0) {
+            ts_record_free(r);
+            snprintf(err, errlen, "%s: out of memory holding the records", path);
+            ts_reader_close(rd);
+            return -1;
+        }
+    if (st < 0) snprintf(err, errlen, "%s", ts_reader_error(rd));
+    ts_reader_close(rd);
+    return st < 0 ? -1 : 0;
 }

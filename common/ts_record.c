@@ -25,7 +25,7 @@ void ts_csr_free(ts_csr *m)
     memset(m, 0, sizeof *m);
 }
 
-static ts_record *rec_new(const char *name, ts_kind kind)
+static ts_record *tsr_new(const char *name, ts_kind kind)
 {
     ts_record *r = calloc(1, sizeof *r);
     if (!r) return NULL;
@@ -39,7 +39,7 @@ ts_record *ts_dense_new(const char *name, dt_type dtype, int ndim, const int64_t
     uint64_t nbytes;
     char why[200];
     if (ts_dense_size(ndim, shape, dt_size(dtype), &nbytes, why, sizeof why) < 0) return NULL;
-    ts_record *r = rec_new(name, TS_DENSE);
+    ts_record *r = tsr_new(name, TS_DENSE);
     if (!r) return NULL;
     r->dtype = dtype;
     r->ndim = ndim;
@@ -51,7 +51,7 @@ ts_record *ts_dense_new(const char *name, dt_type dtype, int ndim, const int64_t
 
 ts_record *ts_csr_new(const char *name, ts_csr *m)
 {
-    ts_record *r = rec_new(name, TS_CSR);
+    ts_record *r = tsr_new(name, TS_CSR);
     if (!r) return NULL;
     r->csr = *m;
     memset(m, 0, sizeof *m);
@@ -59,7 +59,7 @@ ts_record *ts_csr_new(const char *name, ts_csr *m)
 }
 
 /* msgpack bytes of a string value, malloc'd. */
-static uint8_t *rec_pack_str(const char *s, size_t *len)
+static uint8_t *tsr_pack_str(const char *s, size_t *len)
 {
     msgpack_sbuffer sb;
     msgpack_packer pk;
@@ -74,15 +74,15 @@ static uint8_t *rec_pack_str(const char *s, size_t *len)
 
 ts_record *ts_meta_new(const char *name, const char *json)
 {
-    ts_record *r = rec_new(name, TS_OTHER);
+    ts_record *r = tsr_new(name, TS_OTHER);
     if (!r) return NULL;
     r->fields = calloc(2, sizeof *r->fields);
     if (!r->fields) { ts_record_free(r); return NULL; }
     r->nfields = 2;
     r->fields[0].key = strdup("name");
-    r->fields[0].raw = rec_pack_str(name, &r->fields[0].rawlen);
+    r->fields[0].raw = tsr_pack_str(name, &r->fields[0].rawlen);
     r->fields[1].key = strdup("json");
-    r->fields[1].raw = rec_pack_str(json, &r->fields[1].rawlen);
+    r->fields[1].raw = tsr_pack_str(json, &r->fields[1].rawlen);
     for (int i = 0; i < 2; i++)
         if (!r->fields[i].key || !r->fields[i].raw) { ts_record_free(r); return NULL; }
     return r;
@@ -157,14 +157,14 @@ int ts_dense_size(int ndim, const int64_t *shape, size_t elem_size, uint64_t *nb
 }
 
 /* Does any of the n 32-bit floats (as bits) have an all-ones exponent? */
-static int rec_any_nonfinite_f4(const uint32_t *b, size_t n)
+static int tsr_any_nonfinite_f4(const uint32_t *b, size_t n)
 {
     uint32_t bad = 0;
     for (size_t i = 0; i < n; i++) bad |= (uint32_t)((b[i] & 0x7f800000u) == 0x7f800000u);
     return bad != 0;
 }
 
-static int64_t rec_first_nonfinite(const ts_record *r)
+static int64_t tsr_first_nonfinite(const ts_record *r)
 {
     if (r->kind != TS_DENSE) return -1;
     int64_t n = ts_numel(r);
@@ -173,7 +173,7 @@ static int64_t rec_first_nonfinite(const ts_record *r)
         const uint32_t *b = r->data;
         for (int64_t at = 0; at < n; at += 4096) {
             size_t k = (size_t)(n - at < 4096 ? n - at : 4096);
-            if (!rec_any_nonfinite_f4(b + at, k)) continue;
+            if (!tsr_any_nonfinite_f4(b + at, k)) continue;
             for (size_t i = 0; i < k; i++)
                 if ((b[at + (int64_t)i] & 0x7f800000u) == 0x7f800000u) return at + (int64_t)i;
         }
@@ -192,7 +192,7 @@ static int64_t rec_first_nonfinite(const ts_record *r)
 
 int ts_check_finite(const ts_record *r, char *why, size_t whylen)
 {
-    int64_t at = rec_first_nonfinite(r);
+    int64_t at = tsr_first_nonfinite(r);
     if (at < 0) return 0;
     int64_t per_row = 1;                 /* elements in one row: the product of the later dimensions */
     for (int i = 1; i < r->ndim; i++) per_row *= r->shape[i];
@@ -309,25 +309,26 @@ static ptrdiff_t bag_find(const ts_bag *bag, const char *name)
     return -1;
 }
 
-void ts_bag_put(ts_bag *bag, ts_record *r)
+int ts_bag_put(ts_bag *bag, ts_record *r)
 {
     ptrdiff_t i = bag_find(bag, r->name);
     if (i >= 0) {
         ts_record_free(bag->recs[i]);
         bag->recs[i] = r;
-        return;
+        return 0;
     }
     if (bag->n == bag->cap) {
         size_t cap = bag->cap ? 2 * bag->cap : 16;
         ts_record **p = realloc(bag->recs, cap * sizeof *p);
-        if (!p) abort(); /* a few pointers: out of memory here is hopeless */
+        if (!p) return -1;
         bag->recs = p;
         bag->cap = cap;
     }
     bag->recs[bag->n++] = r;
-    if (!r->name) return;
+    if (!r->name) return 0;
     if (2 * bag->n >= bag->nslots) bag_reindex(bag, bag->nslots ? 2 * bag->nslots : 64);
     else bag_slot_add(bag, bag->n - 1);
+    return 0;
 }
 
 ts_record *ts_bag_get(const ts_bag *bag, const char *name)
@@ -345,28 +346,6 @@ ts_record *ts_bag_take(ts_bag *bag, const char *name)
     bag->n--;
     if (bag->slots) bag_reindex(bag, bag->nslots);   /* positions moved: O(n), as the memmove */
     return r;
-}
-
-int ts_bag_read(ts_bag *bag, const char *path, char *err, size_t errlen)
-{
-    return ts_bag_read_filtered(bag, path, NULL, NULL, err, errlen);
-}
-
-int ts_bag_read_filtered(ts_bag *bag, const char *path, int (*keep)(const char *, void *), void *ctx, char *err,
-                         size_t errlen)
-{
-    ts_reader *rd = ts_reader_open(path);
-    if (!rd) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    if (keep) ts_reader_filter(rd, keep, ctx);
-    ts_record *r;
-    int st;
-    while ((st = ts_reader_next(rd, &r)) == 1) ts_bag_put(bag, r);
-    if (st < 0) snprintf(err, errlen, "%s", ts_reader_error(rd));
-    ts_reader_close(rd);
-    return st < 0 ? -1 : 0;
 }
 
 void ts_bag_free(ts_bag *bag)

@@ -54,8 +54,9 @@ static void regenerate(const options *o, const den_config *dc, const den_layout 
         }
         ts_csr view = {.rows = b, .cols = I, .nnz = R->indptr[r0 + b] - R->indptr[r0],
                        .indptr = R->indptr + r0, .indices = R->indices, .values = R->values};
-        den_reverse(dc, l, p, w, s, x, b, sparse_first ? &view : NULL, sparse_first ? wt : NULL,
-                    o->sampling_noise ? &rng : NULL);
+        if (den_reverse(dc, l, p, w, s, x, b, sparse_first ? &view : NULL, sparse_first ? wt : NULL,
+                        o->sampling_noise ? &rng : NULL) < 0)
+            cli_die("out of memory for the reverse process");
         int64_t short_row = -1;                     /* a row with fewer than k finite scores */
 #pragma omp parallel for schedule(static) reduction(max : short_row)
         for (int64_t q = 0; q < b; q++) {

@@ -18,34 +18,6 @@ typedef struct {
     int seed;
 } options;
 
-static void parse_options(cli_stage *c, options *o, int argc, char **argv)
-{
-    static cli_opt opts[] = {
-        {"from", 0, CLI_STR, NULL, "NAME", "the interactions, a users x items csr record"},
-        {"to", 0, CLI_STR, NULL, "NAME", "name of the graph written"},
-        {"keep-rate", 0, CLI_FLOAT, NULL, "X", "edge dropout: keep each stored entry with probability X, scaled by 1/X"},
-        {"seed", 0, CLI_INT, NULL, "N", "random seed of the edge dropout"},
-        {0},
-    };
-    opts[0].dst = &o->from;
-    opts[1].dst = &o->to;
-    opts[2].dst = &o->keep;
-    opts[3].dst = &o->seed;
-    *c = (cli_stage){
-        .stage = "build-graph",
-        .args = "[INPUT...]",
-        .summary = "Build the normalised user-item graph D^-1/2 (A + I) D^-1/2, A = [[0, R], [R^T, 0]]\n"
-                   "binarised, from the interactions R (users first, then items).",
-        .details = "examples:\n"
-                   "  convert-pkl DATA | build-graph --pass | ...    add graph/ui to a pipeline\n"
-                   "  build-graph data.ts -o graph.ts                  only the graph",
-        .opts = opts,
-        .writes_stream = 1,
-    };
-    cli_parse(c, argc, argv);
-    if (!(o->keep > 0 && o->keep <= 1)) cli_usage_error("--keep-rate takes a probability in (0, 1], not %g", o->keep);
-}
-
 /* The interactions record, which must be a csr matrix. */
 static const ts_csr *load_interactions(cli_stage *c, ts_bag *bag, const char *name)
 {
@@ -89,10 +61,29 @@ static void write_graph(cli_stage *c, const options *o, const ts_csr *G, const t
 int main(int argc, char **argv)
 {
     options o = {.from = "train", .to = "graph/ui", .keep = 1.0, .seed = 421};
-    cli_stage c;
+    cli_opt opts[] = {
+        {"from", 0, CLI_STR, &o.from, "NAME", "the interactions, a users x items csr record"},
+        {"to", 0, CLI_STR, &o.to, "NAME", "name of the graph written"},
+        {"keep-rate", 0, CLI_FLOAT, &o.keep, "X", "edge dropout: keep each stored entry with probability X, scaled by 1/X"},
+        {"seed", 0, CLI_INT, &o.seed, "N", "random seed of the edge dropout"},
+        {0},
+    };
+    cli_stage c = {
+        .stage = "build-graph",
+        .args = "[INPUT...]",
+        .summary = "Build the normalised user-item graph D^-1/2 (A + I) D^-1/2, A = [[0, R], [R^T, 0]]\n"
+                   "binarised, from the interactions R (users first, then items).",
+        .details = "examples:\n"
+                   "  convert-pkl DATA | build-graph --pass | ...    add graph/ui to a pipeline\n"
+                   "  build-graph data.ts -o graph.ts                  only the graph",
+        .opts = opts,
+        .writes_stream = 1,
+    };
+    cli_parse(&c, argc, argv);
+    if (!(o.keep > 0 && o.keep <= 1)) cli_usage_error("--keep-rate takes a probability in (0, 1], not %g", o.keep);
+
     ts_bag bag = {0};
     ts_csr G;
-    parse_options(&c, &o, argc, argv);
     const ts_csr *R = load_interactions(&c, &bag, o.from);
     compute_graph(&o, R, &G);
     write_graph(&c, &o, &G, &bag);

@@ -192,43 +192,28 @@ static void check_consistent(ts_record **recs, int n)
                     (long long)ref->csr.cols);
 }
 
-/* A JSON string literal of s (paths may hold quotes or backslashes). */
-static void json_str(char *dst, size_t cap, const char *s)
-{
-    size_t k = 0;
-    if (cap < 3) return;
-    dst[k++] = '"';
-    for (; *s && k + 8 < cap; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') { dst[k++] = '\\'; dst[k++] = (char)ch; }
-        else if (ch < 0x20) k += (size_t)snprintf(dst + k, cap - k, "\\u%04x", ch);
-        else dst[k++] = (char)ch;
-    }
-    dst[k++] = '"';
-    dst[k] = 0;
-}
-
+/* meta/dataset: where each record came from, and the matrix sizes. */
 static ts_record *provenance(ts_record **recs, int n)
 {
-    size_t cap = 256 + (size_t)n * 9000;
-    char *json = malloc(cap), item[9000];
-    if (!json) cli_die("out of memory");
-    size_t k = (size_t)snprintf(json, cap, "{\"writer\": \"convert-pkl\", \"sources\": {");
+    char *json = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&json, &len);
+    if (!f) cli_die("out of memory");
+    fprintf(f, "{\"writer\": \"convert-pkl\", \"sources\": {");
     for (int i = 0; i < n; i++) {
-        char qn[600], qp[8300];
-        json_str(qn, sizeof qn, sources[i].name);
-        json_str(qp, sizeof qp, sources[i].path);
-        snprintf(item, sizeof item, "%s%s: %s", i ? ", " : "", qn, qp);
-        k += (size_t)snprintf(json + k, cap - k, "%s", item);
+        fputs(i ? ", " : "", f);
+        cli_json_string(f, sources[i].name);            /* paths may hold quotes or backslashes */
+        fputs(": ", f);
+        cli_json_string(f, sources[i].path);
     }
+    fputc('}', f);
     for (int i = 0; i < n; i++)
         if (recs[i]->kind == TS_CSR) {
-            snprintf(json + k, cap - k, "}, \"users\": %lld, \"items\": %lld}", (long long)recs[i]->csr.rows,
-                     (long long)recs[i]->csr.cols);
+            fprintf(f, ", \"users\": %lld, \"items\": %lld", (long long)recs[i]->csr.rows, (long long)recs[i]->csr.cols);
             break;
-        } else if (i == n - 1) {
-            snprintf(json + k, cap - k, "}}");
         }
+    fputc('}', f);
+    if (fclose(f) != 0 || !json) cli_die("out of memory");
     ts_record *r = ts_meta_new("meta/dataset", json);
     free(json);
     if (!r) cli_die("out of memory");

@@ -160,7 +160,7 @@ static void setup(ts_bag *bag, const options *o, run *r)
         snprintf(dz->name, sizeof dz->name, "%s", rc.mod[m]);
         dz->f = ts_alloc((size_t)(I * r->d) * 4);
         if (!dz->f) cli_die("out of memory for the denoisers");
-        rec_transform_out(&rc, &p, m, feat[m], dz->f);
+        if (rec_transform_out(&rc, &p, m, feat[m], dz->f) < 0) cli_die("out of memory for the denoisers");
         load_denoiser(bag, &r->l, m, o, dz);
     }
     r->epoch = cli_i64(bag, DEN_EPOCH, 0);

@@ -44,11 +44,11 @@ static void print_result(const char *split, const char *label, const metrics_res
     printf("{");
     if (label) {
         printf("\"label\": ");
-        cli_print_json_string(label);
+        cli_json_string(stdout, label);
         printf(", ");
     }
     printf("\"split\": ");
-    cli_print_json_string(split);
+    cli_json_string(stdout, split);
     printf(", \"users\": %lld", (long long)r->users);
     for (int i = 0; i < r->nk; i++) {
         print_value("recall", r->k[i], r->recall[i], r->users);

@@ -74,10 +74,10 @@ static void json_num(double v)
 static void show_json(const ts_record *r)
 {
     printf("{\"name\": ");
-    if (r->name) cli_print_json_string(r->name); else printf("null");
+    if (r->name) cli_json_string(stdout, r->name); else printf("null");
     if (r->kind == TS_OTHER) {
         printf(", \"kind\": \"other\", \"keys\": [");
-        for (size_t i = 0; i < r->nfields; i++) { if (i) printf(", "); cli_print_json_string(r->fields[i].key); }
+        for (size_t i = 0; i < r->nfields; i++) { if (i) printf(", "); cli_json_string(stdout, r->fields[i].key); }
         printf("], \"crc32c\": \"%08x\"}\n", ts_record_crc(r));
         return;
     }
