@@ -20,14 +20,20 @@ static char cli_tmp[4096];            /* its temporary path, for signals */
 static char **cli_written;            /* names written so far (for --pass) */
 static size_t cli_nwritten;
 
+/* "STAGE: message" and tail on stderr. */
+static void cli_say(const char *fmt, va_list ap, const char *tail)
+{
+    fprintf(stderr, "%s: ", cli_name);
+    vfprintf(stderr, fmt, ap);
+    fputs(tail, stderr);
+}
+
 void cli_die(const char *fmt, ...)
 {
     cli_progress_end();
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: ", cli_name);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    cli_say(fmt, ap, "\n");
     va_end(ap);
     if (cli_out) ts_writer_abort(cli_out);
     exit(1);
@@ -35,11 +41,11 @@ void cli_die(const char *fmt, ...)
 
 void cli_usage_error(const char *fmt, ...)
 {
+    char tail[128];
+    snprintf(tail, sizeof tail, " (see %s --help)\n", cli_name);
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: ", cli_name);
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, " (see %s --help)\n", cli_name);
+    cli_say(fmt, ap, tail);
     va_end(ap);
     exit(2);
 }
@@ -50,9 +56,7 @@ void cli_note(const char *fmt, ...)
     cli_progress_end();
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: ", cli_name);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    cli_say(fmt, ap, "\n");
     va_end(ap);
 }
 

@@ -6,21 +6,12 @@
  *   denoise/epoch                          epochs completed, <i8
  *   denoise/hyper/<name>                   the settings augment must reuse
  * Errors are returned with a message, never raised. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "denoise.h"
-
-static int den_fail(char *err, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-    return -1;
-}
+#include "err.h"
 
 static const char *const den_prefix[3] = {"", "adam/m/", "adam/v/"};
 
@@ -50,7 +41,7 @@ static int den_scalar(const ts_bag *bag, const char *name, double *v, char *err,
     ts_record *r = ts_bag_get(bag, name);
     if (!r) return 0;
     if (r->kind != TS_DENSE || ts_numel(r) != 1 || (r->dtype != DT_I64 && r->dtype != DT_F64))
-        return den_fail(err, cap, "'%s' must be one <i8 or <f8 value", name);
+        return err_set(err, cap, "'%s' must be one <i8 or <f8 value", name);
     *v = r->dtype == DT_I64 ? (double)*(const int64_t *)r->data : *(const double *)r->data;
     return 1;
 }
@@ -62,7 +53,7 @@ int den_hyper_load(const ts_bag *bag, den_hyper *h, char *err, size_t cap)
     ts_record *old = ts_bag_get(bag, "denoise/hyper");      /* streams before named records: six <f8 in this order */
     if (old) {
         if (old->kind != TS_DENSE || old->dtype != DT_F64 || ts_numel(old) != 6)
-            return den_fail(err, cap, "'denoise/hyper' must be 6 <f8");
+            return err_set(err, cap, "'denoise/hyper' must be 6 <f8");
         memcpy(v, old->data, sizeof v);
     } else {
         for (int i = 0; i < 6; i++) {
@@ -70,11 +61,11 @@ int den_hyper_load(const ts_bag *bag, den_hyper *h, char *err, size_t cap)
             snprintf(name, sizeof name, "denoise/hyper/%s", key[i]);
             int got = den_scalar(bag, name, &v[i], err, cap);
             if (got < 0) return -1;
-            if (!got) return den_fail(err, cap, "missing input: no record '%s' (diffuse writes it)", name);
+            if (!got) return err_set(err, cap, "missing input: no record '%s' (diffuse writes it)", name);
         }
     }
     if (v[0] < 1 || v[0] > DEN_MAXSTEPS || v[4] < 1 || v[4] > 1 << 20)
-        return den_fail(err, cap, "the denoiser's steps (%g) or step embedding size (%g) are out of range", v[0], v[4]);
+        return err_set(err, cap, "the denoiser's steps (%g) or step embedding size (%g) are out of range", v[0], v[4]);
     *h = (den_hyper){.steps = (int)v[0], .noise_scale = v[1], .noise_min = v[2], .noise_max = v[3],
                      .emb = (int64_t)v[4], .norm = v[5] != 0};
     return 0;
@@ -92,7 +83,7 @@ static int den_take_into(ts_bag *bag, const char *name, float *dst, int64_t n, c
     int ok = r->kind == TS_DENSE && ts_numel(r) == n && ts_record_to_f32(r) == 0;
     if (ok) memcpy(dst, r->data, (size_t)n * 4);
     ts_record_free(r);
-    return ok ? 1 : den_fail(err, cap, "'%s' does not match the denoiser's size (check --dims and --d-emb-size)", name);
+    return ok ? 1 : err_set(err, cap, "'%s' does not match the denoiser's size (check --dims and --d-emb-size)", name);
 }
 
 int den_state_take(ts_bag *bag, const den_layout *l, const char *mod, den_state *st, char *err, size_t cap)
@@ -105,7 +96,7 @@ int den_state_take(ts_bag *bag, const den_layout *l, const char *mod, den_state 
      * most (on TikTok 54 MB, not a whole denoiser's 161 MB) */
     for (int s = 0; s < 3; s++) {
         *dst[s] = ts_alloc((size_t)l->total * 4);                    /* zeroed */
-        if (!*dst[s]) { den_state_free(st); return den_fail(err, cap, "out of memory for the denoiser of %s", mod); }
+        if (!*dst[s]) { den_state_free(st); return err_set(err, cap, "out of memory for the denoiser of %s", mod); }
         for (int k = 0; k < l->nlayers; k++)
             for (int bias = 0; bias < 2; bias++) {
                 char name[200];
@@ -119,7 +110,7 @@ int den_state_take(ts_bag *bag, const den_layout *l, const char *mod, den_state 
     if ((found[0] && found[0] != expect) || (found[1] && found[1] != expect) || (found[2] && found[2] != expect) ||
         (!found[0] && (found[1] || found[2]))) {
         den_state_free(st);
-        return den_fail(err, cap, "%s: the inputs hold only part of the denoiser's state", mod);
+        return err_set(err, cap, "%s: the inputs hold only part of the denoiser's state", mod);
     }
     char name[128];
     double step = 0;
@@ -164,27 +155,27 @@ int den_params_load(const ts_bag *bag, const char *mod, den_config *dc, den_layo
         snprintf(name, sizeof name, "denoise/%.63s/in%d/weight", mod, k);
         ts_record *r = ts_bag_get(bag, name);
         if (!r) break;
-        if (r->kind != TS_DENSE || r->ndim != 2) return den_fail(err, cap, "'%s' must be a 2-d dense tensor", name);
+        if (r->kind != TS_DENSE || r->ndim != 2) return err_set(err, cap, "'%s' must be a 2-d dense tensor", name);
         dc->dims[dc->ndims++] = r->shape[0];
     }
     if (dc->ndims == 0)
-        return den_fail(err, cap, "missing input: no denoiser for modality '%s' (denoise/%s/...): run diffuse first",
+        return err_set(err, cap, "missing input: no denoiser for modality '%s' (denoise/%s/...): run diffuse first",
                         mod, mod);
     for (int i = 0; i < dc->ndims / 2; i++) {
         int64_t t = dc->dims[i]; dc->dims[i] = dc->dims[dc->ndims - 1 - i]; dc->dims[dc->ndims - 1 - i] = t;
     }
     den_layout_make(dc, l);
     float *p = ts_alloc((size_t)l->total * 4);
-    if (!p) return den_fail(err, cap, "out of memory for the denoiser of %s", mod);
+    if (!p) return err_set(err, cap, "out of memory for the denoiser of %s", mod);
     for (int k = 0; k < l->nlayers; k++)
         for (int bias = 0; bias < 2; bias++) {
             den_name(name, sizeof name, 0, mod, l, k, bias);
             ts_record *r = ts_bag_get(bag, name);
             int64_t n = bias ? l->out[k] : l->in[k] * l->out[k];
-            if (!r) { free(p); return den_fail(err, cap, "missing input: no record '%s'", name); }
+            if (!r) { free(p); return err_set(err, cap, "missing input: no record '%s'", name); }
             if (r->kind != TS_DENSE || ts_numel(r) != n || ts_record_to_f32(r) < 0) {
                 free(p);
-                return den_fail(err, cap, "'%s' does not match the denoiser's shape", name);
+                return err_set(err, cap, "'%s' does not match the denoiser's shape", name);
             }
             memcpy(p + (bias ? l->b[k] : l->w[k]), r->data, (size_t)n * 4);
         }

@@ -4,20 +4,11 @@
  * parameters `model/...` (or their initialisation from the seed), Adam's
  * moments `adam/m/model/...`, `adam/v/model/...`, `adam/step`, and
  * `model/epoch`.  Errors are returned with a message, never raised. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "err.h"
 #include "recsys.h"
-
-static int rec_fail(char *err, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 int rec_modalities(ts_bag *bag, rec_config *cfg, const float **feat, char *err, size_t cap)
 {
@@ -25,13 +16,13 @@ int rec_modalities(ts_bag *bag, rec_config *cfg, const float **feat, char *err, 
     for (size_t i = 0; i < bag->n; i++) {
         ts_record *r = bag->recs[i];
         if (!r->name || strncmp(r->name, "feat/", 5) != 0) continue;
-        if (cfg->nmod == REC_MAXMOD) return rec_fail(err, cap, "more than %d modalities", REC_MAXMOD);
-        if (r->kind != TS_DENSE || r->ndim != 2) return rec_fail(err, cap, "'%s' must be a 2-d dense tensor", r->name);
+        if (cfg->nmod == REC_MAXMOD) return err_set(err, cap, "more than %d modalities", REC_MAXMOD);
+        if (r->kind != TS_DENSE || r->ndim != 2) return err_set(err, cap, "'%s' must be a 2-d dense tensor", r->name);
         if (r->shape[0] != cfg->items)
-            return rec_fail(err, cap, "'%s' has %lld rows but there are %lld items", r->name,
+            return err_set(err, cap, "'%s' has %lld rows but there are %lld items", r->name,
                             (long long)r->shape[0], (long long)cfg->items);
-        if (strlen(r->name + 5) >= sizeof cfg->mod[0]) return rec_fail(err, cap, "modality name too long: %s", r->name);
-        if (ts_record_to_f32(r) < 0) return rec_fail(err, cap, "out of memory widening %s", r->name);
+        if (strlen(r->name + 5) >= sizeof cfg->mod[0]) return err_set(err, cap, "modality name too long: %s", r->name);
+        if (ts_record_to_f32(r) < 0) return err_set(err, cap, "out of memory widening %s", r->name);
         int m = cfg->nmod++;
         strcpy(cfg->mod[m], r->name + 5);
         cfg->featdim[m] = r->shape[1];
@@ -52,14 +43,14 @@ static int rec_load_block(ts_bag *bag, const rec_tensor *t, int nt, const char *
         snprintf(name, sizeof name, "%s%s", prefix, t[i].name);
         ts_record *r = ts_bag_get(bag, name);
         if (!r) continue;
-        if (r->kind != TS_DENSE || r->ndim != t[i].ndim) return rec_fail(err, cap, "'%s' has the wrong kind or rank", name);
+        if (r->kind != TS_DENSE || r->ndim != t[i].ndim) return err_set(err, cap, "'%s' has the wrong kind or rank", name);
         for (int k = 0; k < t[i].ndim; k++)
             if (r->shape[k] != t[i].shape[k])
-                return rec_fail(err, cap, "'%s' is %lld x %lld but the options ask for %lld x %lld (check --latdim, "
+                return err_set(err, cap, "'%s' is %lld x %lld but the options ask for %lld x %lld (check --latdim, "
                                 "--trans and the features)", name, (long long)r->shape[0],
                                 t[i].ndim > 1 ? (long long)r->shape[1] : 1LL, (long long)t[i].shape[0],
                                 t[i].ndim > 1 ? (long long)t[i].shape[1] : 1LL);
-        if (ts_record_to_f32(r) < 0) return rec_fail(err, cap, "out of memory widening %s", name);
+        if (ts_record_to_f32(r) < 0) return err_set(err, cap, "out of memory widening %s", name);
         memcpy(block + t[i].offset, r->data, r->nbytes);
         found++;
     }
@@ -68,7 +59,7 @@ static int rec_load_block(ts_bag *bag, const rec_tensor *t, int nt, const char *
             char name[200];
             snprintf(name, sizeof name, "%s%s", prefix, t[i].name);
             if (!ts_bag_get(bag, name))
-                return rec_fail(err, cap, "the inputs hold some of the recommender's tensors but not '%s'", name);
+                return err_set(err, cap, "the inputs hold some of the recommender's tensors but not '%s'", name);
         }
     return found > 0;
 }
@@ -79,7 +70,7 @@ static int rec_i64(ts_bag *bag, const char *name, int64_t dflt, int64_t *v, char
     ts_record *r = ts_bag_get(bag, name);
     if (!r) { *v = dflt; return 0; }
     if (r->kind != TS_DENSE || r->dtype != DT_I64 || ts_numel(r) != 1)
-        return rec_fail(err, cap, "'%s' must be one <i8 value", name);
+        return err_set(err, cap, "'%s' must be one <i8 value", name);
     *v = *(const int64_t *)r->data;
     return 0;
 }
