@@ -1,9 +1,25 @@
 # Makefile: builds every stage into bin/, runs tests and benchmarks.
-# `make` builds, `make test` runs the bats suites, `make bench` the
-# throughput benchmarks.  Missing Debian packages are installed first.
+# `make` builds, `make test` runs the bats suites (with the sanitizer build
+# and the fuzz harnesses), `make bench` the throughput benchmarks, `make fuzz`
+# the fuzz harnesses for longer.  Missing Debian packages are installed first.
 
 CC       ?= gcc
 OPT      ?= -O3
+# `make SANITIZE=1`: the same stages and test tools built with AddressSanitizer
+# and UndefinedBehaviorSanitizer (gcc's runtimes; any report stops the
+# program), into build-san/ and bin-san/ so the two builds never mix.
+# `make test` builds it and runs the reader suites against it (tests/run).
+ifeq ($(SANITIZE),1)
+OPT      := -O1
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+CFLAGS   += $(SANFLAGS)
+LDFLAGS  += $(SANFLAGS)
+B        := build-san
+BINDIR   := bin-san
+else
+B        := build
+BINDIR   := bin
+endif
 BLASDIR  := /usr/lib/x86_64-linux-gnu/openblas-openmp
 BLASINC  := /usr/include/x86_64-linux-gnu/openblas-openmp
 # -fno-trapping-math -fno-math-errno: we use neither FP traps nor errno, and
@@ -18,10 +34,10 @@ MSGPACK_LIB = $(shell pkg-config --libs msgpack-c 2>/dev/null || pkg-config --li
 LDLIBS   += -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas $(MSGPACK_LIB) -lzstd -lm -fopenmp
 
 STAGES   := $(patsubst stages/%.c,%,$(wildcard stages/*.c))
-BINS     := $(addprefix bin/,$(STAGES))
+BINS     := $(addprefix $(BINDIR)/,$(STAGES))
 LIBSRC   := $(wildcard common/*.c)
-LIBOBJ   := $(patsubst common/%.c,build/common/%.o,$(LIBSRC))
-TOOLS    := $(patsubst tests/tools/%.c,build/tests/%,$(wildcard tests/tools/*.c))
+LIBOBJ   := $(patsubst common/%.c,$(B)/common/%.o,$(LIBSRC))
+TOOLS    := $(patsubst tests/tools/%.c,$(B)/tests/%,$(wildcard tests/tools/*.c))
 DEPS_OK  := build/.deps-build
 
 all: $(BINS) $(TOOLS)
@@ -31,42 +47,92 @@ $(DEPS_OK): scripts/deps.sh
 	@scripts/deps.sh build
 	@touch $@
 
-build/common/%.o: common/%.c | $(DEPS_OK)
+$(B)/common/%.o: common/%.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 # the unpacked 64-wide products are written as a*b+c: let gcc fuse them
 # into FMA instructions (ISO C mode leaves them apart), as OpenBLAS does
-build/common/dense_n64.o: CFLAGS += -ffp-contract=fast
+$(B)/common/dense_n64.o: CFLAGS += -ffp-contract=fast
 $(LIBOBJ): Makefile
 
-build/libdiffmm.a: $(LIBOBJ)
+$(B)/libdiffmm.a: $(LIBOBJ)
 	ar rcs $@ $^
 
-build/stages/%.o: stages/%.c | $(DEPS_OK)
+$(B)/stages/%.o: stages/%.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 # linked under a temporary name and renamed: a pipeline running while you
 # rebuild never executes a half-written binary
-bin/%: build/stages/%.o build/libdiffmm.a
-	@mkdir -p bin
-	$(CC) -o $@.tmp $^ $(LDLIBS) && mv -f $@.tmp $@
+$(BINDIR)/%: $(B)/stages/%.o $(B)/libdiffmm.a
+	@mkdir -p $(BINDIR)
+	$(CC) $(LDFLAGS) -o $@.tmp $^ $(LDLIBS) && mv -f $@.tmp $@
 
-build/tests/%: tests/tools/%.c build/libdiffmm.a | $(DEPS_OK)
-	@mkdir -p build/tests
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+$(B)/tests/%: tests/tools/%.c $(B)/libdiffmm.a | $(DEPS_OK)
+	@mkdir -p $(B)/tests
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The whole suite, then the reader suites again against the sanitizer build
+# (bin-san/), and tests/fuzz.bats replaying and briefly running the fuzz
+# harnesses: tests/run does all three.
 test: all
 	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory SANITIZE=1 all
+	@$(MAKE) --no-print-directory fuzz-build
 	@tests/run
+
+# ---- fuzzing (docs/SECURITY.md): `make fuzz [FUZZ=ts] [FUZZ_SECONDS=300]` ----
+# libFuzzer harnesses (tests/fuzz/fuzz-*.c) for the pickle, .npy and stream
+# readers, built by Debian's clang with ASan + UBSan into build/fuzz/; each
+# runs FUZZ_SECONDS in turn (tests/fuzz/run sets the options): new inputs
+# grow build/fuzz/corpus/, crashes land in tests/fuzz/crashes/HARNESS/.
+FUZZ_CC      ?= clang-14
+FUZZ_SECONDS ?= 300
+FUZZ         ?= pkl npy ts
+FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
+                -std=c11 -D_GNU_SOURCE -Wall -Wextra -Icommon
+FUZZ_BINS    := build/fuzz/fuzz-pkl build/fuzz/fuzz-npy build/fuzz/fuzz-ts
+DEPS_TEST    := build/.deps-test
+
+$(DEPS_TEST): scripts/deps.sh
+	@mkdir -p build
+	@scripts/deps.sh test
+	@touch $@
+
+# the library's readers, instrumented for coverage (libFuzzer's runtime is
+# linked into the harness alone); the stream reader's and writer's 1 MiB
+# buffers shrunk to 1 KiB, so that inputs of a few KB reach the code paths of
+# payloads larger than a buffer (and each execution skips mapping 2-4 MiB)
+FUZZ_BUFS    := -DIN_CAP=1024u -DOUT_CAP=1024u -DBUF_CAP=1024u -DDIRECT_MIN=256u -DCHUNK=512u
+build/fuzz/obj/%.o: common/%.c Makefile | $(DEPS_TEST)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_BUFS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
+build/fuzz/fuzz-%: tests/fuzz/fuzz-%.c | $(DEPS_TEST)
+	@mkdir -p build/fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -MMD -MP -o $@ $^ $(MSGPACK_LIB) -lzstd -lm
+
+FUZZ_TS_OBJ  := $(patsubst %,build/fuzz/obj/%.o,ts_read ts_record ts_write crc dtype)
+build/fuzz/fuzz-pkl: build/fuzz/obj/pkl.o
+build/fuzz/fuzz-npy: build/fuzz/obj/npy.o $(FUZZ_TS_OBJ)
+build/fuzz/fuzz-ts: $(FUZZ_TS_OBJ)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@st=0; for h in $(FUZZ); do tests/fuzz/run $$h $(FUZZ_SECONDS) || st=1; done; exit $$st
+
+# the seed corpora, from the fixtures and generators (tests/fuzz/make_corpus.py)
+fuzz-corpus: all
+	@/usr/bin/python3 tests/fuzz/make_corpus.py
 
 bench: all
 	@scripts/deps.sh test
 	@tests/bench/run
 
 clean:
-	rm -rf build bin
+	rm -rf build bin build-san bin-san
 
 # ---- pipelines (pipelines/run.mk): `make tiktok`, `make baby VARIANT=lightgcn`, ... ----
 
@@ -105,6 +171,6 @@ plot: all
 ablation-%: all
 	+@$(RUNMK) DATASET=$* ablation
 
-.PHONY: all test bench clean tiktok baby sports demo plot
+.PHONY: all test bench clean tiktok baby sports demo plot fuzz fuzz-build fuzz-corpus
 .SECONDARY:
--include $(LIBOBJ:.o=.d) $(patsubst stages/%.c,build/stages/%.d,$(wildcard stages/*.c))
+-include $(LIBOBJ:.o=.d) $(patsubst stages/%.c,$(B)/stages/%.d,$(wildcard stages/*.c)) $(wildcard build/fuzz/*.d build/fuzz/obj/*.d)

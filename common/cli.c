@@ -19,6 +19,9 @@ static ts_writer *cli_out;            /* open output, removed on failure */
 static char cli_tmp[4096];            /* its temporary path, for signals */
 static char **cli_written;            /* names written so far (for --pass) */
 static size_t cli_nwritten;
+static char **cli_args;               /* cli_parse's positionals, held until exit */
+
+static void cli_free_args(void) { free(cli_args); }
 
 /* "STAGE: message" and tail on stderr. */
 static void cli_say(const char *fmt, va_list ap, const char *tail)
@@ -190,8 +193,9 @@ void cli_parse(cli_stage *c, int argc, char **argv)
     common[0].dst = &c->out;
     common[1].dst = &c->pass;
     common[2].dst = &c->zlevel;
-    c->args_v = calloc((size_t)argc + 1, sizeof *c->args_v);
+    c->args_v = cli_args = calloc((size_t)argc + 1, sizeof *c->args_v);
     if (!c->args_v) cli_die("out of memory");
+    atexit(cli_free_args);                /* freed at exit: LeakSanitizer finds nothing */
     int only_args = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

@@ -20,9 +20,17 @@
 
 #include "crc.h"
 
+/* The fuzz build (Makefile, build/fuzz/) makes these small, so that small
+ * records take the paths of large payloads; BUF_CAP >= DIRECT_MIN. */
+#ifndef BUF_CAP
 #define BUF_CAP (1u << 20)     /* staging buffer for small writes */
+#endif
+#ifndef DIRECT_MIN
 #define DIRECT_MIN (64u << 10) /* raw writes at least this big bypass it */
+#endif
+#ifndef CHUNK
 #define CHUNK (1u << 20)       /* piece of a large payload: checksum, then write */
+#endif
 
 struct ts_writer {
     int fd, own_fd;

@@ -17,12 +17,14 @@
 #   python3-scipy            the strongest checks of convert-pkl and build-graph compare with scipy
 #   zstd                     the command-line tool, to check our frames against it
 #   time procps bsdutils     peak memory (GNU time), pkill in the kill-and-resume tests, script(1)
+#   clang-14                 builds the libFuzzer harnesses of tests/fuzz (make fuzz; fuzz.bats in make test)
+#   libclang-rt-14-dev       clang's runtimes: libFuzzer and its ASan/UBSan (gcc's, for make SANITIZE=1, come with gcc)
 #   gnuplot-nox              make plot
 set -eu
 versions=0
 [ "${1:-}" = "--versions" ] && { versions=1; shift; }
 build="gcc make pkg-config libmsgpack-dev libopenblas-openmp-dev libzstd-dev"
-test="bats bats-support bats-assert python3 python3-numpy python3-scipy python3-msgpack zstd time procps bsdutils"
+test="bats bats-support bats-assert python3 python3-numpy python3-scipy python3-msgpack zstd time procps bsdutils clang-14 libclang-rt-14-dev"
 plot="gnuplot-nox"
 case "${1:-build}" in
     build) want="$build" ;;

@@ -133,8 +133,9 @@ static ts_record *load_matrix(const source *s)
     uint8_t *buf = slurp(s->path, &len);
     pkl_coo coo;
     char err[512];
-    if (pkl_read_coo(buf, len, &coo, err, sizeof err) < 0) cli_die("%s: %s: %s", s->name, s->path, err);
-    free(buf);
+    int st = pkl_read_coo(buf, len, &coo, err, sizeof err);
+    free(buf);                            /* before dying, too: LeakSanitizer would see it lost */
+    if (st < 0) cli_die("%s: %s: %s", s->name, s->path, err);
     /* pkl.c caps the sides no array backs; a csc pickle's columns are backed
      * there, but as a csr record's columns nothing backs them: the cap again */
     if (coo.cols > TS_DIM_MAX)

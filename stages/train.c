@@ -306,6 +306,12 @@ int main(int argc, char **argv)
     rec_cl_work_free(cw);
     free(dX);
     for (int m = 0; m < cfg->nmod; m++) free(dZ[m]);
+    free(s.param);
+    free(s.grad);
+    free(s.m);
+    free(s.v);
+    ts_csr_free(&s.adj_t);
+    for (int m = 0; m < REC_MAXMOD; m++) ts_csr_free(&s.g_t[m]);
     ts_bag_free(&bag);
     return 0;
 }

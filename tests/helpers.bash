@@ -4,8 +4,10 @@
 # GOLDEN (the release's values, tests/fixtures/golden) and a fresh per-test
 # directory T.
 ROOT="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
-BIN="$ROOT/bin"
-TOOLS="$ROOT/build/tests"
+# DIFFMM_BIN / DIFFMM_TOOLS: another build of the stages and test programs,
+# e.g. the sanitizer build (bin-san, build-san/tests) that tests/run uses
+BIN="${DIFFMM_BIN:-$ROOT/bin}"
+TOOLS="${DIFFMM_TOOLS:-$ROOT/build/tests}"
 FIX="$ROOT/tests/fixtures"
 GOLDEN="$FIX/golden"
 PY=/usr/bin/python3
