@@ -111,7 +111,7 @@ build/fuzz/obj/%.o: common/%.c Makefile | $(DEPS_TEST)
 
 build/fuzz/fuzz-%: tests/fuzz/fuzz-%.c | $(DEPS_TEST)
 	@mkdir -p build/fuzz
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -MMD -MP -o $@ $^ $(MSGPACK_LIB) -lzstd -lm
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -MMD -MP -o $@ $(filter %.c %.o,$^) $(MSGPACK_LIB) -lzstd -lm
 
 FUZZ_TS_OBJ  := $(patsubst %,build/fuzz/obj/%.o,ts_read ts_record ts_write crc dtype)
 build/fuzz/fuzz-pkl: build/fuzz/obj/pkl.o
