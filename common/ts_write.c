@@ -150,8 +150,17 @@ ts_writer *ts_writer_open(const char *path, int zlevel, const char *writer)
 {
     ts_writer *w = wr_new();
     if (!w) return NULL;
+    struct stat st;
     if (!path || strcmp(path, "-") == 0) {
         w->fd = 1;
+    } else if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        /* a device or a FIFO (-o /dev/null): written in place; a temporary
+         * renamed over it would replace the device node with a file */
+        w->path = strdup(path);
+        if (!w->path) { ts_writer_abort(w); return NULL; }
+        w->fd = open(path, O_WRONLY | O_CLOEXEC);
+        w->own_fd = 1;
+        if (w->fd < 0) { wr_fail(w, "cannot open: %s", strerror(errno)); return w; }
     } else {
         w->path = strdup(path);
         size_t n = strlen(path) + 32;
@@ -290,7 +299,8 @@ int ts_writer_close(ts_writer *w, char *err, size_t errlen)
     if (!w->failed && w->own_fd) {
         if (close(w->fd) < 0) wr_fail(w, "close failed: %s", strerror(errno));
         w->fd = -1;
-        if (!w->failed && rename(w->tmp, w->path) < 0) wr_fail(w, "cannot rename into place: %s", strerror(errno));
+        if (!w->failed && w->tmp && rename(w->tmp, w->path) < 0)
+            wr_fail(w, "cannot rename into place: %s", strerror(errno));
     }
     int st = w->failed ? -1 : 0;
     if (st < 0) {

@@ -281,3 +281,18 @@ PYEOF
     run evaluate -q "$T/nofeat.ts"
     [ "$output" = "$want" ]
 }
+
+@test "-o onto a device or a FIFO writes in place and leaves it a device or a FIFO" {
+    streams write "$T/py.ts"
+    mknod "$T/null" c 1 3          # a private /dev/null: a regression must not replace the real one
+    run pick "$T/py.ts" -o "$T/null"
+    [ "$status" -eq 0 ]
+    [ -c "$T/null" ]
+    mkfifo "$T/fifo"
+    inspect < "$T/fifo" > "$T/seen.txt" &
+    reader=$!
+    pick "$T/py.ts" -o "$T/fifo"
+    wait "$reader"
+    [ -p "$T/fifo" ]
+    diff <(inspect "$T/py.ts") "$T/seen.txt"
+}
