@@ -18,7 +18,7 @@ static int cli_quiet;
 static ts_writer *cli_out;            /* open output, removed on failure */
 static char cli_tmp[4096];            /* its temporary path, for signals */
 static char **cli_written;            /* names written so far (for --pass) */
-static size_t cli_nwritten;
+static size_t cli_nwritten, cli_capwritten;
 static char **cli_args;               /* cli_parse's positionals, held until exit */
 
 static void cli_free_args(void) { free(cli_args); }
@@ -389,9 +389,14 @@ ts_writer *cli_open(cli_stage *c)
 static void cli_remember(const char *name)
 {
     if (!name) return;
-    char **p = realloc(cli_written, (cli_nwritten + 1) * sizeof *p);
-    if (!p || !(p[cli_nwritten] = strdup(name))) cli_die("out of memory");
-    cli_written = p;
+    if (cli_nwritten == cli_capwritten) {          /* doubling: pick writes 80,000 records */
+        size_t cap = cli_capwritten ? 2 * cli_capwritten : 64;
+        char **p = realloc(cli_written, cap * sizeof *p);
+        if (!p) cli_die("out of memory");
+        cli_written = p;
+        cli_capwritten = cap;
+    }
+    if (!(cli_written[cli_nwritten] = strdup(name))) cli_die("out of memory");
     cli_nwritten++;
 }
 
@@ -440,6 +445,6 @@ void cli_close(cli_stage *c, ts_writer *w, const ts_bag *bag)
     for (size_t i = 0; i < cli_nwritten; i++) free(cli_written[i]);
     free(cli_written);
     cli_written = NULL;
-    cli_nwritten = 0;
+    cli_nwritten = cli_capwritten = 0;
     if (st < 0) cli_die("writing %s", err);
 }
