@@ -24,7 +24,7 @@ BLASDIR  := /usr/lib/x86_64-linux-gnu/openblas-openmp
 BLASINC  := /usr/include/x86_64-linux-gnu/openblas-openmp
 # -fno-trapping-math -fno-math-errno: we use neither FP traps nor errno, and
 # both block the vectorisation of selects, conversions and sqrt.
-CFLAGS   += $(OPT) -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -fno-trapping-math -fno-math-errno -Icommon -I$(BLASINC)
+CFLAGS   += $(OPT) -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -fno-trapping-math -fno-math-errno -Icommon -Istages -I$(BLASINC)
 # Debian 12's msgpack-c 4.x is pkg-config `msgpack` (libmsgpackc); newer
 # releases call it `msgpack-c`.  Evaluated lazily, after the deps step.
 MSGPACK_LIB = $(shell pkg-config --libs msgpack-c 2>/dev/null || pkg-config --libs msgpack 2>/dev/null || echo -lmsgpackc)
@@ -35,8 +35,12 @@ LDLIBS   += -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas $(MSGPACK_LIB) -lzstd 
 
 STAGES   := $(patsubst stages/%.c,%,$(wildcard stages/*.c))
 BINS     := $(addprefix $(BINDIR)/,$(STAGES))
-LIBSRC   := $(wildcard common/*.c)
+# the library's three floors: common/io (streams and file formats),
+# common/kernels (numerical kernels, may use io), common/model (the two
+# models, may use both); stages/cli is the frame the stages run in
+LIBSRC   := $(wildcard common/io/*.c common/kernels/*.c common/model/*.c)
 LIBOBJ   := $(patsubst common/%.c,$(B)/common/%.o,$(LIBSRC))
+CLIOBJ   := $(B)/stages/cli/cli.o
 TOOLS    := $(patsubst tests/tools/%.c,$(B)/tests/%,$(wildcard tests/tools/*.c))
 DEPS_OK  := build/.deps-build
 
@@ -53,10 +57,13 @@ $(B)/common/%.o: common/%.c | $(DEPS_OK)
 
 # the unpacked 64-wide products are written as a*b+c: let gcc fuse them
 # into FMA instructions (ISO C mode leaves them apart), as OpenBLAS does
-$(B)/common/dense_n64.o: CFLAGS += -ffp-contract=fast
-$(LIBOBJ): Makefile
+$(B)/common/kernels/dn_n64.o: CFLAGS += -ffp-contract=fast
+$(LIBOBJ) $(CLIOBJ): Makefile
 
 $(B)/libdiffmm.a: $(LIBOBJ)
+	ar rcs $@ $^
+
+$(B)/libcli.a: $(CLIOBJ)
 	ar rcs $@ $^
 
 $(B)/stages/%.o: stages/%.c | $(DEPS_OK)
@@ -65,11 +72,11 @@ $(B)/stages/%.o: stages/%.c | $(DEPS_OK)
 
 # linked under a temporary name and renamed: a pipeline running while you
 # rebuild never executes a half-written binary
-$(BINDIR)/%: $(B)/stages/%.o $(B)/libdiffmm.a
+$(BINDIR)/%: $(B)/stages/%.o $(B)/libcli.a $(B)/libdiffmm.a
 	@mkdir -p $(BINDIR)
 	$(CC) $(LDFLAGS) -o $@.tmp $^ $(LDLIBS) && mv -f $@.tmp $@
 
-$(B)/tests/%: tests/tools/%.c $(B)/libdiffmm.a | $(DEPS_OK)
+$(B)/tests/%: tests/tools/%.c $(B)/libcli.a $(B)/libdiffmm.a | $(DEPS_OK)
 	@mkdir -p $(B)/tests
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -91,7 +98,7 @@ FUZZ_CC      ?= clang-14
 FUZZ_SECONDS ?= 300
 FUZZ         ?= pkl npy ts
 FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
-                -std=c11 -D_GNU_SOURCE -Wall -Wextra -Icommon
+                -std=c11 -D_GNU_SOURCE -Wall -Wextra -Icommon -Istages
 FUZZ_BINS    := build/fuzz/fuzz-pkl build/fuzz/fuzz-npy build/fuzz/fuzz-ts
 DEPS_TEST    := build/.deps-test
 
@@ -113,9 +120,9 @@ build/fuzz/fuzz-%: tests/fuzz/fuzz-%.c | $(DEPS_TEST)
 	@mkdir -p build/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -MMD -MP -o $@ $(filter %.c %.o,$^) $(MSGPACK_LIB) -lzstd -lm
 
-FUZZ_TS_OBJ  := $(patsubst %,build/fuzz/obj/%.o,ts_read ts_record ts_write crc dtype)
-build/fuzz/fuzz-pkl: build/fuzz/obj/pkl.o
-build/fuzz/fuzz-npy: build/fuzz/obj/npy.o $(FUZZ_TS_OBJ)
+FUZZ_TS_OBJ  := $(patsubst %,build/fuzz/obj/io/%.o,ts_read ts_record ts_write crc dt)
+build/fuzz/fuzz-pkl: build/fuzz/obj/io/pkl.o
+build/fuzz/fuzz-npy: build/fuzz/obj/io/npy.o $(FUZZ_TS_OBJ)
 build/fuzz/fuzz-ts: $(FUZZ_TS_OBJ)
 
 fuzz-build: $(FUZZ_BINS)
@@ -173,4 +180,4 @@ ablation-%: all
 
 .PHONY: all test bench clean tiktok baby sports demo plot fuzz fuzz-build fuzz-corpus
 .SECONDARY:
--include $(LIBOBJ:.o=.d) $(patsubst stages/%.c,$(B)/stages/%.d,$(wildcard stages/*.c)) $(wildcard build/fuzz/*.d build/fuzz/obj/*.d)
+-include $(LIBOBJ:.o=.d) $(CLIOBJ:.o=.d) $(patsubst stages/%.c,$(B)/stages/%.d,$(wildcard stages/*.c)) $(wildcard build/fuzz/*.d build/fuzz/obj/*/*.d)

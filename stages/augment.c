@@ -13,11 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "denoise.h"
-#include "dense.h"
-#include "graph.h"
-#include "sparse.h"
+#include "cli/cli.h"
+#include "model/den.h"
+#include "kernels/dn.h"
+#include "kernels/graph.h"
+#include "kernels/sp.h"
 
 typedef struct {
     int sampling_steps, sampling_noise, rebuild_k, batch, seed;
@@ -117,7 +117,7 @@ int main(int argc, char **argv)
     den_config dc = {.items = R->cols, .emb = h.emb, .norm = h.norm};
     int64_t epoch = cli_i64(&bag, DEN_EPOCH, 1) - 1;          /* the epoch diffuse just ran */
     if (!rng_fits(epoch, 63, R->rows - 1))
-        cli_die("epoch %lld or %lld users do not fit the random streams' fields (common/rng.h)", (long long)epoch,
+        cli_die("epoch %lld or %lld users do not fit the random streams' fields (common/kernels/rng.h)", (long long)epoch,
                 (long long)R->rows);
 
     ts_writer *out = NULL;

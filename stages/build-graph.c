@@ -2,14 +2,14 @@
  *
  * Reads its inputs as one bag, takes the csr `train` (U x I) and writes
  * `graph/ui`, the (U+I) x (U+I) matrix D^-1/2 (A + I) D^-1/2 of
- * ALGORITHM.md section 2 (common/graph.c), optionally with the release's
+ * ALGORITHM.md section 2 (common/kernels/graph.c), optionally with the release's
  * edge dropout (--keep-rate < 1). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "graph.h"
+#include "cli/cli.h"
+#include "kernels/graph.h"
 
 
 typedef struct {

@@ -4,17 +4,17 @@
  * tstMat.pkl, <modality>_feat.npy) and/or single files, and writes
  * `train`, `val`, `test` (binary csr, U x I) and `feat/<modality>`
  * (float32, I x D_m), plus a `meta/dataset` record saying where they came
- * from.  Pickles are parsed by common/pkl.c, which never runs their code. */
+ * from.  Pickles are parsed by common/io/pkl.c, which never runs their code. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cli.h"
-#include "npy.h"
-#include "pkl.h"
-#include "sparse.h"
+#include "cli/cli.h"
+#include "io/npy.h"
+#include "io/pkl.h"
+#include "kernels/sp.h"
 
 #define MAX_SOURCES 64
 

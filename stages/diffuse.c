@@ -18,11 +18,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "adam.h"
-#include "cli.h"
-#include "denoise.h"
-#include "recsys.h"
-#include "sparse.h"
+#include "kernels/adam.h"
+#include "cli/cli.h"
+#include "model/den.h"
+#include "model/rec.h"
+#include "kernels/sp.h"
 
 typedef struct {
     int steps, d_emb_size, norm, batch, chunk, seed, epochs, trans, latdim;
@@ -165,7 +165,7 @@ static void setup(ts_bag *bag, const options *o, run *r)
     }
     r->epoch = cli_i64(bag, DEN_EPOCH, 0);
     if (!rng_fits(r->epoch + o->epochs - 1, rc.nmod - 1, r->R->rows - 1))
-        cli_die("epoch %lld, %d modalities or %lld users do not fit the random streams' fields (common/rng.h)",
+        cli_die("epoch %lld, %d modalities or %lld users do not fit the random streams' fields (common/kernels/rng.h)",
                 (long long)(r->epoch + o->epochs - 1), rc.nmod, (long long)r->R->rows);
     cli_note("%lld users, %lld items, %d denoisers of %lld parameters, %d steps", (long long)r->R->rows,
              (long long)I, rc.nmod, (long long)r->l.total, o->steps);

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "metrics.h"
+#include "cli/cli.h"
+#include "kernels/metrics.h"
 
 /* "10,20,50" into ks [*nk]; a usage error for anything else. */
 static void parse_topk(const char *text, int *ks, int *nk)

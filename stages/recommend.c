@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "metrics.h"
+#include "cli/cli.h"
+#include "kernels/metrics.h"
 
 /* A growing list of user ids. */
 typedef struct {

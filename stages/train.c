@@ -15,12 +15,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "adam.h"
-#include "cli.h"
-#include "dense.h"
-#include "recsys.h"
-#include "rng.h"
-#include "sparse.h"
+#include "kernels/adam.h"
+#include "cli/cli.h"
+#include "kernels/dn.h"
+#include "model/rec.h"
+#include "kernels/rng.h"
+#include "kernels/sp.h"
 
 typedef struct {
     double reg, ssl_reg, temp, ris_lambda, ris_adj_lambda, lr;
@@ -114,7 +114,7 @@ static void setup(ts_bag *bag, const options *o, state *s)
     find_graphs(bag, s);
     load_state(bag, o, s);
     if (!rng_fits(s->epoch + o->epochs - 1, 0, 0))
-        cli_die("epoch %lld does not fit the random streams' fields (common/rng.h)", (long long)(s->epoch + o->epochs - 1));
+        cli_die("epoch %lld does not fit the random streams' fields (common/kernels/rng.h)", (long long)(s->epoch + o->epochs - 1));
 }
 
 /* ---- one epoch ---- */

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# evaluate.bats: the top-K metrics (common/metrics.c) through the evaluate
+# evaluate.bats: the top-K metrics (common/kernels/metrics.c) through the evaluate
 # stage (recommend has its own suite, recommend.bats), checked against a
 # brute-force numpy version
 # (tests/tools/metrics_check.py) and against values worked out by hand.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # graph.bats: the normalised user-item graph recipe and its edge dropout
-# (common/graph.c), and the build-graph stage, checked against numpy (and,
+# (common/kernels/graph.c), and the build-graph stage, checked against numpy (and,
 # on the real data, against the release's scipy code).
 
 load helpers

@@ -20,12 +20,12 @@ setup_file() {
     local d="$BATS_FILE_TMPDIR"
     cd "$ROOT" || return 1
     # shellcheck disable=SC2086
-    cc $SAN -fsanitize=address,undefined -Icommon stages/inspect.c common/cli.c common/ts_read.c \
-        common/ts_write.c common/ts_record.c common/crc.c common/dtype.c -lmsgpackc -lzstd -lm \
+    cc $SAN -fsanitize=address,undefined -Icommon -Istages stages/inspect.c stages/cli/cli.c common/io/ts_read.c \
+        common/io/ts_write.c common/io/ts_record.c common/io/crc.c common/io/dt.c -lmsgpackc -lzstd -lm \
         -o "$d/inspect-san" 2>"$d/san.log" || rm -f "$d/inspect-san"
     # shellcheck disable=SC2086
     cc $SAN -fopenmp -fno-trapping-math -fno-math-errno -fsanitize=undefined,float-cast-overflow \
-        -Icommon -I/usr/include/x86_64-linux-gnu/openblas-openmp tests/tools/exp-nan.c common/dense.c \
+        -Icommon -I/usr/include/x86_64-linux-gnu/openblas-openmp tests/tools/exp-nan.c common/kernels/dn.c \
         -L/usr/lib/x86_64-linux-gnu/openblas-openmp -Wl,-rpath,/usr/lib/x86_64-linux-gnu/openblas-openmp \
         -lopenblas -lm -o "$d/exp-nan-san" 2>>"$d/san.log" || rm -f "$d/exp-nan-san"
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# npy.bats: the .npy reader (common/npy.c) through build/tests/npy-dump,
+# npy.bats: the .npy reader (common/io/npy.c) through build/tests/npy-dump,
 # against the fixtures of tests/fixtures/make_npy.py and the real TikTok
 # features.  numpy (Debian's python3) is the reference throughout.
 

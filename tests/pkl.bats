@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# pkl.bats: the pickle reader (common/pkl.c), through build/tests/pkl-dump,
+# pkl.bats: the pickle reader (common/io/pkl.c), through build/tests/pkl-dump,
 # on the fixtures that tests/fixtures/make_pickles.py wrote into
 # tests/fixtures/pkl/ and on the release's own matrices when present.
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# rng.bats: the random streams (common/rng.h): one per (purpose, epoch,
+# rng.bats: the random streams (common/kernels/rng.h): one per (purpose, epoch,
 # modality, index), never shared by accident.
 
 load helpers
@@ -14,10 +14,10 @@ load helpers
 
 @test "no stage or model piece composes a stream number by hand" {
     # every rng_seed names its stream through rng_stream(purpose, epoch, modality, index)
-    run grep -nE 'rng_seed\(' "$ROOT"/stages/*.c "$ROOT"/common/*.c
+    run grep -nE 'rng_seed\(' "$ROOT"/stages/*.c "$ROOT"/common/*/*.c
     echo "$output"
     while IFS= read -r line; do
-        [[ "$line" == *"rng_stream(RNG_"* || "$line" == *"common/rng.c"* ]] || { echo "by hand: $line"; false; }
+        [[ "$line" == *"rng_stream(RNG_"* || "$line" == *"common/kernels/rng.c"* ]] || { echo "by hand: $line"; false; }
     done <<< "$output"
-    ! grep -nE 'rng_stream\([^)]*\)[^;]*(\^|<<|\|)' "$ROOT"/stages/*.c "$ROOT"/common/*.c
+    ! grep -nE 'rng_stream\([^)]*\)[^;]*(\^|<<|\|)' "$ROOT"/stages/*.c "$ROOT"/common/*/*.c
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# sparse.bats: the sparse kernels (common/sparse.c: sp_spmm, sp_transpose)
+# sparse.bats: the sparse kernels (common/kernels/sp.c: sp_spmm, sp_transpose)
 # against numpy, their thread independence, and their benchmark line.
 
 load helpers

@@ -1,4 +1,4 @@
-/* fuzz-npy.c: libFuzzer harness for the .npy reader (common/npy.c), the one
+/* fuzz-npy.c: libFuzzer harness for the .npy reader (common/io/npy.c), the one
  * convert-pkl runs on <modality>_feat.npy.  Built and run by `make fuzz`;
  * tests/fuzz.bats replays the corpus and fuzzes briefly in `make test`.
  *
@@ -12,8 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "npy.h"
-#include "ts.h"
+#include "io/npy.h"
+#include "io/ts.h"
 
 static void fail(const char *what, const char *detail)
 {

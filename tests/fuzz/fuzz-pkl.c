@@ -1,4 +1,4 @@
-/* fuzz-pkl.c: libFuzzer harness for the pickle reader (common/pkl.c), the
+/* fuzz-pkl.c: libFuzzer harness for the pickle reader (common/io/pkl.c), the
  * one convert-pkl runs on trnMat.pkl and its kind.  Built and run by
  * `make fuzz`; tests/fuzz.bats replays the corpus and fuzzes briefly in
  * `make test`.
@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pkl.h"
-#include "ts.h"
+#include "io/pkl.h"
+#include "io/ts.h"
 
 static void fail(const char *what, const char *detail)
 {

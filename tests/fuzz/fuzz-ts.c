@@ -1,5 +1,5 @@
-/* fuzz-ts.c: libFuzzer harness for the tensor stream reader (common/ts_read.c,
- * bags in common/ts_record.c), and the writer (common/ts_write.c) on what the
+/* fuzz-ts.c: libFuzzer harness for the tensor stream reader (common/io/ts_read.c,
+ * bags in common/io/ts_record.c), and the writer (common/io/ts_write.c) on what the
  * reader accepts.  Built and run by `make fuzz`; tests/fuzz.bats replays the
  * corpus and fuzzes briefly in `make test`.
  *
@@ -37,7 +37,7 @@
 
 #include <sanitizer/allocator_interface.h>
 
-#include "ts.h"
+#include "io/ts.h"
 
 /* the largest single allocation since watching began */
 static volatile size_t largest;

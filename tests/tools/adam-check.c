@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "adam.h"
+#include "kernels/adam.h"
 
 int main(int argc, char **argv)
 {

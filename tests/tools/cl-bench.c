@@ -2,15 +2,15 @@
  * against 9308 user rows, d = 64) and its three matrix products alone, and
  * prints the flop rates: where the recommender's epoch goes.  rec_cl is
  * timed with its logits in blocks of 1024 (all at once) down to 128 rows,
- * its backward products by OpenBLAS and by dense_n64.c.
+ * its backward products by OpenBLAS and by dn_n64.c.
  * usage: cl-bench [REPS] */
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cli.h"
-#include "dense.h"
-#include "recsys.h"
-#include "rng.h"
+#include "cli/cli.h"
+#include "kernels/dn.h"
+#include "model/rec.h"
+#include "kernels/rng.h"
 
 int main(int argc, char **argv)
 {

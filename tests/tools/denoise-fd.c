@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "denoise.h"
-#include "rng.h"
+#include "model/den.h"
+#include "kernels/rng.h"
 
 enum { B = 5, I = 6, D = 3 };
 

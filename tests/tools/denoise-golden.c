@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "denoise.h"
+#include "model/den.h"
 
 static ts_bag bag;
 static int failures;

@@ -7,7 +7,7 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "dense.h"
+#include "kernels/dn.h"
 
 int main(void)
 {

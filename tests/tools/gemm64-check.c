@@ -1,4 +1,4 @@
-/* gemm64-check: dense_n64.c's unpacked products against OpenBLAS (dn_gemm)
+/* gemm64-check: dn_n64.c's unpacked products against OpenBLAS (dn_gemm)
  * on random operands: row counts that are and are not multiples of the
  * 6-row tile, strided G, beta 0 and 1, K across several L2 chunks; then
  * the whole contrastive loss at d = 64 with both backward paths.
@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dense.h"
-#include "recsys.h"
-#include "rng.h"
-#include "ts.h"
+#include "kernels/dn.h"
+#include "model/rec.h"
+#include "kernels/rng.h"
+#include "io/ts.h"
 
 static float *randn(rng_t *r, int64_t n)
 {

@@ -17,11 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "graph.h"
-#include "rng.h"
-#include "sparse.h"
-#include "ts.h"
+#include "cli/cli.h"
+#include "kernels/graph.h"
+#include "kernels/rng.h"
+#include "kernels/sp.h"
+#include "io/ts.h"
 
 static void die(const char *what)
 {

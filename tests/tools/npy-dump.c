@@ -4,7 +4,7 @@
  * Prints "rows cols dtype", then one line per row with the float32 values
  * space-separated as %.9g (exact round trip; every NaN prints as "nan").
  * On error prints "npy-dump: FILE: REASON" to stderr and exits 1. */
-#include "npy.h"
+#include "io/npy.h"
 
 #include <errno.h>
 #include <math.h>

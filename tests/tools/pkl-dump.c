@@ -4,7 +4,7 @@
  * Prints "rows cols n", then one line "row col value" per stored entry in
  * stored order (value as %.17g, so doubles round-trip).  On error prints
  * "pkl-dump: FILE: REASON" to stderr and exits 1. */
-#include "pkl.h"
+#include "io/pkl.h"
 
 #include <errno.h>
 #include <inttypes.h>

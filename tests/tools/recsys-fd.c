@@ -12,10 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph.h"
-#include "recsys.h"
-#include "rng.h"
-#include "sparse.h"
+#include "kernels/graph.h"
+#include "model/rec.h"
+#include "kernels/rng.h"
+#include "kernels/sp.h"
 
 enum { U = 7, I = 6, D = 5, B = 9 };
 

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "adam.h"
-#include "recsys.h"
-#include "sparse.h"
+#include "kernels/adam.h"
+#include "model/rec.h"
+#include "kernels/sp.h"
 
 static ts_bag bag;
 static int failures;

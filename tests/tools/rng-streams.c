@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rng.h"
+#include "kernels/rng.h"
 
 static void radix_sort(uint64_t *a, uint64_t *tmp, size_t n)
 {

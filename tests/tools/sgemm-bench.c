@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cli.h"
-#include "dense.h"
+#include "cli/cli.h"
+#include "kernels/dn.h"
 
 static int cmp(const void *a, const void *b)
 {

@@ -11,9 +11,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cli.h"
-#include "crc.h"
-#include "ts.h"
+#include "cli/cli.h"
+#include "io/crc.h"
+#include "io/ts.h"
 
 static int cmp_double(const void *a, const void *b)
 {

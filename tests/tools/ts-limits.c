@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ts.h"
+#include "io/ts.h"
 
 static char path[4096];
 

@@ -1,0 +1,342 @@
+/* den.c: the diffusion schedule, the denoiser MLP (forward and
+ * backward through OpenBLAS) and the training loss; see den.h. */
+#include "model/den.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/dn.h"
+#include "kernels/sp.h"
+
+int den_schedule_make(den_schedule *s, int steps, double scale, double nmin, double nmax)
+{
+    if (steps < 1 || steps > DEN_MAXSTEPS || scale <= 0) return -1;
+    memset(s, 0, sizeof *s);
+    s->steps = steps;
+    double abar_lin[DEN_MAXSTEPS];
+    for (int i = 0; i < steps; i++) {            /* np.linspace(s*min, s*max, T) */
+        double v = steps == 1 ? scale * nmin : scale * nmin + (scale * nmax - scale * nmin) * i / (steps - 1);
+        abar_lin[i] = 1 - v;
+    }
+    s->betas[0] = 1 - abar_lin[0];
+    for (int i = 1; i < steps; i++) {
+        double b = 1 - abar_lin[i] / abar_lin[i - 1];
+        s->betas[i] = b < 0.999 ? b : 0.999;
+    }
+    s->betas[0] = 1e-4;                          /* the release's beta_fixed */
+    double prod = 1;
+    for (int i = 0; i < steps; i++) {
+        if (!(s->betas[i] > 0 && s->betas[i] < 1)) return -1;
+        prod *= 1 - s->betas[i];
+        s->abar[i] = prod;
+    }
+    double var[DEN_MAXSTEPS];
+    for (int i = 0; i < steps; i++) {
+        double prev = i ? s->abar[i - 1] : 1.0;
+        s->coef1[i] = s->betas[i] * sqrt(prev) / (1 - s->abar[i]);
+        s->coef2[i] = (1 - prev) * sqrt(1 - s->betas[i]) / (1 - s->abar[i]);
+        var[i] = s->betas[i] * (1 - prev) / (1 - s->abar[i]);
+    }
+    for (int i = 0; i < steps; i++)              /* log(cat([var[1], var[1:]])) */
+        s->logvar[i] = log(steps > 1 ? var[i ? i : 1] : var[0] > 0 ? var[0] : 1e-20);
+    for (int i = 0; i < steps; i++) {
+        double snr = s->abar[i] / (1 - s->abar[i]);
+        double snr_prev = i ? s->abar[i - 1] / (1 - s->abar[i - 1]) : 0;
+        s->weight[i] = i ? snr_prev - snr : 1.0;
+    }
+    return 0;
+}
+
+void den_layout_make(const den_config *c, den_layout *l)
+{
+    memset(l, 0, sizeof *l);
+    int64_t sizes[2 * DEN_MAXDIMS + 2];
+    int n = 0;
+    sizes[n++] = c->items + c->emb;               /* in: (I+e) -> dims reversed */
+    for (int i = c->ndims - 1; i >= 0; i--) sizes[n++] = c->dims[i];
+    for (int i = 1; i < c->ndims; i++) sizes[n++] = c->dims[i];  /* out: dims -> I */
+    sizes[n++] = c->items;
+    int64_t off = 0;
+    l->in[0] = l->out[0] = c->emb;                /* time embedding layer */
+    snprintf(l->name[0], sizeof l->name[0], "emb");
+    l->nlayers = 1;
+    for (int i = 0; i + 1 < n; i++) {
+        int k = l->nlayers++;
+        l->in[k] = sizes[i];
+        l->out[k] = sizes[i + 1];
+        if (i < c->ndims) snprintf(l->name[k], sizeof l->name[k], "in%d", i);
+        else snprintf(l->name[k], sizeof l->name[k], "out%d", i - c->ndims);
+    }
+    for (int k = 0; k < l->nlayers; k++) {
+        l->w[k] = off;
+        off += l->in[k] * l->out[k];
+        l->b[k] = off;
+        off += l->out[k];
+        if (k > 0 && k + 1 < l->nlayers && l->out[k] > l->widest) l->widest = l->out[k];
+    }
+    l->total = off;
+}
+
+void den_init(const den_layout *l, float *p, rng_t *r)
+{
+    for (int k = 0; k < l->nlayers; k++) {
+        float std = (float)sqrt(2.0 / (double)(l->in[k] + l->out[k]));
+        int64_t nw = l->in[k] * l->out[k];
+        rng_normal_fill(r, p + l->w[k], nw);
+        for (int64_t i = 0; i < nw; i++) p[l->w[k] + i] *= std;
+        rng_normal_fill(r, p + l->b[k], l->out[k]);
+        for (int64_t i = 0; i < l->out[k]; i++) p[l->b[k] + i] *= 0.001f;
+    }
+}
+
+struct den_work {
+    int64_t max_b;
+    float *temb, *emb;                 /* [b x e] */
+    float *xin;                        /* [b x I] the input after norm / dropout */
+    const float *xused;                /* what the first layer read: x or xin */
+    float *act[DEN_MAXLAYERS];         /* [b x out_k] each layer's output (after tanh) */
+    float *dact[2];                    /* [b x widest] gradients through hidden layers */
+    float *demb;                       /* [b x e] */
+    float *norms;                      /* [b] row norms (norm = 1) */
+    int32_t *t;                        /* [b] the reverse process's step */
+    float *noise;                      /* [b x I] its sampling noise, made on first use */
+};
+
+den_work *den_work_new(const den_config *c, const den_layout *l, int64_t max_b)
+{
+    den_work *w = calloc(1, sizeof *w);
+    if (!w) return NULL;
+    w->max_b = max_b;
+    int ok = 1;
+#define GET(p, n) ok &= ((p) = ts_alloc((size_t)(n) * sizeof(float))) != NULL
+    GET(w->temb, max_b * c->emb);
+    GET(w->emb, max_b * c->emb);
+    GET(w->demb, max_b * c->emb);
+    GET(w->xin, max_b * c->items);
+    for (int k = 1; k < l->nlayers; k++) GET(w->act[k], max_b * l->out[k]);
+    for (int i = 0; i < 2; i++) GET(w->dact[i], max_b * (l->widest ? l->widest : 1));
+    GET(w->norms, max_b);
+#undef GET
+    ok &= (w->t = malloc((size_t)max_b * sizeof *w->t)) != NULL;
+    if (!ok) { den_work_free(w); return NULL; }
+    return w;
+}
+
+void den_work_free(den_work *w)
+{
+    if (!w) return;
+    free(w->temb); free(w->emb); free(w->demb); free(w->xin);
+    for (int k = 0; k < DEN_MAXLAYERS; k++) free(w->act[k]);
+    free(w->dact[0]); free(w->dact[1]);
+    free(w->norms); free(w->t); free(w->noise);
+    free(w);
+}
+
+void den_time_embedding(int64_t e, const int32_t *t, int64_t b, float *out)
+{
+    int64_t half = e / 2;
+    for (int64_t i = 0; i < b; i++) {
+        for (int64_t k = 0; k < half; k++) {
+            float freq = (float)exp(-log(10000.0) * (double)k / (double)half);
+            float arg = (float)t[i] * freq;
+            out[i * e + k] = cosf(arg);
+            out[i * e + half + k] = sinf(arg);
+        }
+        if (e % 2) out[i * e + e - 1] = 0;       /* the release pads odd sizes */
+    }
+}
+
+/* y [b x n] = x [b x m] W^T + bias, W [n x m] (ld = row length of W). */
+static void den_linear(int64_t b, int64_t n, int64_t m, const float *x, int64_t ldx, const float *W, int64_t ldw,
+                       const float *bias, float *y, int accumulate)
+{
+    if (!accumulate) {
+#pragma omp parallel for schedule(static) if (b * n > 65536)
+        for (int64_t i = 0; i < b; i++) memcpy(y + i * n, bias, (size_t)n * sizeof *y);
+    }
+    dn_gemm(0, 1, b, n, m, 1, x, ldx, W, ldw, 1, y, n);
+}
+
+static void den_tanh(float *x, int64_t n)
+{
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; i++) x[i] = tanhf(x[i]);
+}
+
+const float *den_forward(const den_config *c, const den_layout *l, const float *p, den_work *w, const float *x,
+                         const int32_t *t, int64_t b, const float *keep_mask)
+{
+    int64_t I = c->items, e = c->emb;
+    den_time_embedding(e, t, b, w->temb);
+    den_linear(b, e, e, w->temb, e, p + l->w[0], e, p + l->b[0], w->emb, 0);
+    /* the row input: optional L2 normalisation, then dropout */
+    const float *xin = x;
+    if (c->norm || keep_mask) {
+        if (c->norm) {
+            dn_normalize_rows(x, b, I, w->xin, w->norms);
+        } else {
+            memcpy(w->xin, x, (size_t)(b * I) * sizeof *x);
+        }
+        if (keep_mask) {
+            float *xi = w->xin;
+#pragma omp parallel for simd schedule(static)
+            for (int64_t i = 0; i < b * I; i++) xi[i] *= keep_mask[i];
+        }
+        xin = w->xin;
+    }
+    w->xused = xin;
+    /* first in-layer over [x, emb]: two products into one output */
+    int64_t h = l->out[1], ld = l->in[1];
+    den_linear(b, h, I, xin, I, p + l->w[1], ld, p + l->b[1], w->act[1], 0);
+    dn_gemm(0, 1, b, h, e, 1, w->emb, e, p + l->w[1] + I, ld, 1, w->act[1], h);
+    den_tanh(w->act[1], b * h);
+    for (int k = 2; k < l->nlayers; k++) {
+        den_linear(b, l->out[k], l->in[k], w->act[k - 1], l->in[k], p + l->w[k], l->in[k], p + l->b[k], w->act[k], 0);
+        if (k + 1 < l->nlayers) den_tanh(w->act[k], b * l->out[k]);
+    }
+    return w->act[l->nlayers - 1];
+}
+
+/* Column sums of g [b x n] added into bias gradient gb [n]. */
+static void den_colsum(const float *g, int64_t b, int64_t n, float *gb)
+{
+#pragma omp parallel for schedule(static) if (n > 256)
+    for (int64_t j = 0; j < n; j++) {
+        float s = 0;
+        for (int64_t i = 0; i < b; i++) s += g[i * n + j];
+        gb[j] += s;
+    }
+}
+
+void den_backward(const den_config *c, const den_layout *l, const float *p, den_work *w, float *dout, int64_t b,
+                  float *grad)
+{
+    int64_t I = c->items, e = c->emb;
+    float *g = dout;                             /* gradient of layer k's output */
+    int cur = 0;
+    for (int k = l->nlayers - 1; k >= 1; k--) {
+        int64_t n = l->out[k], m = l->in[k];
+        if (k + 1 < l->nlayers) {                /* through tanh: (1 - a^2) */
+            const float *a = w->act[k];
+#pragma omp parallel for simd schedule(static)
+            for (int64_t i = 0; i < b * n; i++) g[i] *= 1 - a[i] * a[i];
+        }
+        den_colsum(g, b, n, grad + l->b[k]);
+        if (k >= 2) {
+            /* dW = g^T a_{k-1}: [n x b] [b x m];  g_{k-1} = g W: [b x n] [n x m] */
+            dn_gemm(1, 0, n, m, b, 1, g, n, w->act[k - 1], m, 1, grad + l->w[k], m);
+            float *gn = w->dact[cur];
+            dn_gemm(0, 0, b, m, n, 1, g, n, p + l->w[k], m, 0, gn, m);
+            g = gn;
+            cur ^= 1;
+        } else {
+            /* first in-layer: its input is [x_in, emb] */
+            const float *x = w->xused;
+            dn_gemm(1, 0, n, I, b, 1, g, n, x, I, 1, grad + l->w[1], m);
+            dn_gemm(1, 0, n, e, b, 1, g, n, w->emb, e, 1, grad + l->w[1] + I, m);
+            dn_gemm(0, 0, b, e, n, 1, g, n, p + l->w[1] + I, m, 0, w->demb, e);
+        }
+    }
+    /* time embedding layer: emb = temb We^T + be */
+    den_colsum(w->demb, b, e, grad + l->b[0]);
+    dn_gemm(1, 0, e, e, b, 1, w->demb, e, w->temb, e, 1, grad + l->w[0], e);
+}
+
+double den_loss(const den_schedule *s, const float *x0, const ts_csr *R, const int32_t *rows, const int32_t *t,
+                int64_t b, const float *out, const float *E, const float *F, int64_t d, double e_loss,
+                int64_t count, float *dout, double *diff, double *gc, float *scratch)
+{
+    int64_t I = R->cols;
+    float *of = scratch, *xe = scratch + b * d;  /* [b x d] out F, x0 E */
+    dn_gemm(0, 0, b, d, I, 1, out, I, F, d, 0, of, d);
+    for (int64_t i = 0; i < b; i++) {            /* x0 E from the sparse rows */
+        float *dst = xe + i * d;
+        memset(dst, 0, (size_t)d * sizeof *dst);
+        for (int64_t k = R->indptr[rows[i]]; k < R->indptr[rows[i] + 1]; k++) {
+            const float *er = E + (int64_t)R->indices[k] * d;
+            float v = R->values[k];
+            for (int64_t j = 0; j < d; j++) dst[j] += v * er[j];
+        }
+    }
+    double total = 0;
+    for (int64_t i = 0; i < b; i++) {
+        double wt = s->weight[t[i]], se = 0, sg = 0;
+        const float *o = out + i * I, *x = x0 + i * I;
+        float *g = dout + i * I;
+        float cd = (float)(wt * 2.0 / (double)I / (double)count);
+        for (int64_t j = 0; j < I; j++) {
+            float r = o[j] - x[j];
+            se += (double)r * r;
+            g[j] = cd * r;
+        }
+        float *gi = of + i * d;                  /* becomes d loss / d (out F) */
+        const float *xi = xe + i * d;
+        float cg = (float)(e_loss * 2.0 / (double)d / (double)count);
+        for (int64_t j = 0; j < d; j++) {
+            float r = gi[j] - xi[j];
+            sg += (double)r * r;
+            gi[j] = cg * r;
+        }
+        double di = wt * se / (double)I, gci = sg / (double)d;
+        if (diff) diff[i] = di;
+        if (gc) gc[i] = gci;
+        total += (di + e_loss * gci) / (double)count;
+    }
+    /* dout += d(out F) F^T: [b x d] [d x I] */
+    dn_gemm(0, 1, b, I, d, 1, of, d, F, d, 1, dout, I);
+    return total;
+}
+
+void den_first_layer_t(const den_config *c, const den_layout *l, const float *p, float *wt)
+{
+    int64_t I = c->items, h = l->out[1], ld = l->in[1];
+    const float *W = p + l->w[1];                /* [h x (I+e)] */
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < I; i++)
+        for (int64_t j = 0; j < h; j++) wt[i * h + j] = W[j * ld + i];
+}
+
+/* The first forward of the reverse process from sparse rows x0. */
+static const float *den_forward_sparse(const den_config *c, const den_layout *l, const float *p, den_work *w,
+                                       const ts_csr *x0, const float *wt, const int32_t *t, int64_t b)
+{
+    int64_t e = c->emb, I = c->items, h = l->out[1], ld = l->in[1];
+    den_time_embedding(e, t, b, w->temb);
+    den_linear(b, e, e, w->temb, e, p + l->w[0], e, p + l->b[0], w->emb, 0);
+    float *a = w->act[1];
+    for (int64_t i = 0; i < b; i++) memcpy(a + i * h, p + l->b[1], (size_t)h * sizeof *a);
+    sp_spmm(x0, wt, h, 1, 1, a);                 /* x0 W_x^T as a gather of rows of W_x^T */
+    dn_gemm(0, 1, b, h, e, 1, w->emb, e, p + l->w[1] + I, ld, 1, a, h);
+    den_tanh(a, b * h);
+    for (int k = 2; k < l->nlayers; k++) {
+        den_linear(b, l->out[k], l->in[k], w->act[k - 1], l->in[k], p + l->w[k], l->in[k], p + l->b[k], w->act[k], 0);
+        if (k + 1 < l->nlayers) den_tanh(w->act[k], b * l->out[k]);
+    }
+    return w->act[l->nlayers - 1];
+}
+
+int den_reverse(const den_config *c, const den_layout *l, const float *p, den_work *w, const den_schedule *s,
+                float *x, int64_t b, const ts_csr *x0, const float *wt_first, rng_t *noise_rng)
+{
+    int64_t I = c->items;
+    int32_t *t = w->t;
+    if (noise_rng && !w->noise && !(w->noise = ts_alloc((size_t)(w->max_b * I) * sizeof *w->noise))) return -1;
+    float *noise = noise_rng ? w->noise : NULL;
+    for (int step = s->steps - 1; step >= 0; step--) {
+        for (int64_t i = 0; i < b; i++) t[i] = step;
+        const float *out = (step == s->steps - 1 && x0 && wt_first && !c->norm)
+                               ? den_forward_sparse(c, l, p, w, x0, wt_first, t, b)
+                               : den_forward(c, l, p, w, x, t, b, NULL);
+        float c1 = (float)s->coef1[step], c2 = (float)s->coef2[step];
+#pragma omp parallel for simd schedule(static)
+        for (int64_t i = 0; i < b * I; i++) x[i] = c1 * out[i] + c2 * x[i];
+        if (noise && step > 0) {                 /* x += exp(0.5 log var) * N(0, 1) */
+            rng_normal_fill(noise_rng, noise, b * I);
+            float sd = (float)exp(0.5 * s->logvar[step]);
+            for (int64_t i = 0; i < b * I; i++) x[i] += sd * noise[i];
+        }
+    }
+    return 0;
+}
