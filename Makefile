@@ -31,7 +31,7 @@ MSGPACK_LIB = $(shell pkg-config --libs msgpack-c 2>/dev/null || pkg-config --li
 # The OpenMP build of OpenBLAS, by path and rpath: it shares gcc's OpenMP
 # thread pool with our own loops (no oversubscription), and the reference
 # libblas that Debian may also have installed can never be picked instead.
-LDLIBS   += -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas $(MSGPACK_LIB) -lzstd -lm -fopenmp
+LDLIBS   += -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas -ldnnl $(MSGPACK_LIB) -lzstd -lm -fopenmp
 
 STAGES   := $(patsubst stages/%.c,%,$(wildcard stages/*.c))
 BINS     := $(addprefix $(BINDIR)/,$(STAGES))

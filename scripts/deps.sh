@@ -12,6 +12,8 @@
 #   libmsgpack-dev           msgpack-c: the tensor streams' encoding
 #   libopenblas-openmp-dev   OpenBLAS built with OpenMP: dense products, sharing gcc's thread pool
 #   libzstd-dev              zstd compression of streams
+#   libdnnl-dev              oneDNN: the large dense products (matmul), about twice OpenBLAS's
+#                            rate here in f32 and four times in bf16 (common/kernels/gemm.h)
 #   bats bats-support bats-assert   the test suites
 #   python3 python3-numpy python3-msgpack   fixture generators, the Python stream reader, the demo's data
 #   python3-scipy            the strongest checks of convert-pkl and build-graph compare with scipy
@@ -23,7 +25,7 @@
 set -eu
 versions=0
 [ "${1:-}" = "--versions" ] && { versions=1; shift; }
-build="gcc make pkg-config libmsgpack-dev libopenblas-openmp-dev libzstd-dev"
+build="gcc make pkg-config libmsgpack-dev libopenblas-openmp-dev libzstd-dev libdnnl-dev"
 test="bats bats-support bats-assert python3 python3-numpy python3-scipy python3-msgpack zstd time procps bsdutils clang-14 libclang-rt-14-dev"
 plot="gnuplot-nox"
 case "${1:-build}" in

@@ -22,6 +22,7 @@
 typedef struct {
     int sampling_steps, sampling_noise, rebuild_k, batch, seed;
     double keep_rate;
+    const char *precision;
 } options;
 
 /* Every user's top items after the reverse process: u, i [U * k]. */
@@ -76,13 +77,15 @@ static void regenerate(const options *o, const den_config *dc, const den_layout 
 
 int main(int argc, char **argv)
 {
-    options o = {.sampling_steps = 0, .sampling_noise = 0, .rebuild_k = 1, .batch = 1024, .seed = 421, .keep_rate = 0.5};
+    options o = {.sampling_steps = 0, .sampling_noise = 0, .rebuild_k = 1, .batch = 1024, .seed = 421, .keep_rate = 0.5,
+                 .precision = "f32"};
     cli_opt opts[] = {
         {"sampling-steps", 0, CLI_INT, &o.sampling_steps, "N", "noise the row to step N-1 first (0: start from the row)"},
         {"sampling-noise", 0, CLI_INT, &o.sampling_noise, "0|1", "add the posterior noise in the reverse steps"},
         {"rebuild-k", 0, CLI_INT, &o.rebuild_k, "K", "regenerated edges per user"},
         {"keep-rate", 0, CLI_FLOAT, &o.keep_rate, "X", "edge dropout: keep probability (1: no dropout)"},
         {"batch", 0, CLI_INT, &o.batch, "B", "users per reverse-process batch (memory only)"},
+        {"precision", 0, CLI_STR, &o.precision, "f32|bf16", "inputs of the dense products (bf16: f32 sums)"},
         {"seed", 0, CLI_INT, &o.seed, "N", "seed of the edge dropout and sampling noise (with the epoch)"},
         {0},
     };
@@ -99,6 +102,7 @@ int main(int argc, char **argv)
         .uses = "train,feat/*,denoise/*",
     };
     cli_parse(&c, argc, argv);
+    cli_gemm_setup(o.precision);
     if (o.rebuild_k < 1 || o.batch < 1 || o.sampling_steps < 0) cli_usage_error("--rebuild-k and --batch must be positive");
     if (!(o.keep_rate > 0 && o.keep_rate <= 1)) cli_usage_error("--keep-rate must be in (0, 1]");
 
@@ -156,7 +160,8 @@ int main(int argc, char **argv)
         free(p); free(eu); free(ei);
     }
     if (ng == 0) cli_die("no item features (`feat/<m>`) in the inputs: no modality to regenerate");
-    if (jn < sizeof json) snprintf(json + jn, sizeof json - jn, ", \"seconds\": %.3f}", cli_seconds() - start);
+    if (jn < sizeof json)
+        snprintf(json + jn, sizeof json - jn, ", %s, \"seconds\": %.3f}", cli_gemm_json(), cli_seconds() - start);
     ts_record *log = ts_meta_new("log/augment", json);
     if (!log) cli_die("out of memory");
     out = cli_open(&c);

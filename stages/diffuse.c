@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "kernels/adam.h"
+#include "kernels/gemm.h"
 #include "cli/cli.h"
 #include "model/den.h"
 #include "model/rec.h"
@@ -27,7 +28,7 @@
 typedef struct {
     int steps, d_emb_size, norm, batch, chunk, seed, epochs, trans, latdim;
     double noise_scale, noise_min, noise_max, e_loss, lr;
-    const char *dims, *log;
+    const char *dims, *log, *precision;
 } options;
 
 /* One modality's denoiser: its state, constants and epoch sums. */
@@ -193,6 +194,7 @@ static void run_epoch(run *r, char *json, size_t cap)
     const options *o = r->o;
     int64_t U = r->R->rows, total = r->l.total;
     double t0 = cli_seconds();
+    gemm_stats_reset();
     rng_t g;
     rng_seed(&g, (uint64_t)o->seed, rng_stream(RNG_DENOISE_ORDER, r->epoch, 0, 0));
     for (int64_t u = 0; u < U; u++) r->order[u] = (int32_t)u;
@@ -224,7 +226,7 @@ static void run_epoch(run *r, char *json, size_t cap)
         k += (size_t)snprintf(json + k, cap - k, ", \"loss/%s\": %.6g, \"diff/%s\": %.6g, \"gc/%s\": %.6g", dz->name,
                               dz->loss / (double)nb, dz->name, dz->diff / (double)U, dz->name, dz->gc / (double)U);
     }
-    if (k < cap) snprintf(json + k, cap - k, ", \"seconds\": %.3f}", cli_seconds() - t0);
+    if (k < cap) snprintf(json + k, cap - k, ", %s, \"seconds\": %.3f}", cli_gemm_json(), cli_seconds() - t0);
     r->epoch++;
 }
 
@@ -250,7 +252,7 @@ int main(int argc, char **argv)
 {
     options o = {.steps = 5, .d_emb_size = 10, .norm = 0, .batch = 1024, .chunk = 256, .seed = 421, .epochs = 1,
                  .trans = 0, .latdim = 64, .noise_scale = 0.1, .noise_min = 1e-4, .noise_max = 0.02, .e_loss = 0.1,
-                 .lr = 1e-3, .dims = "1000"};
+                 .lr = 1e-3, .dims = "1000", .precision = "f32"};
     cli_opt opts[] = {
         {"steps", 0, CLI_INT, &o.steps, "T", "diffusion steps"},
         {"noise-scale", 0, CLI_FLOAT, &o.noise_scale, "X", "scale of the noise schedule"},
@@ -267,6 +269,7 @@ int main(int argc, char **argv)
         {"epochs", 0, CLI_INT, &o.epochs, "N", "epochs to run in this invocation"},
         {"trans", 0, CLI_INT, &o.trans, "0|1", "the recommender's transform (when it is initialised here)"},
         {"latdim", 0, CLI_INT, &o.latdim, "D", "the recommender's embedding size"},
+        {"precision", 0, CLI_STR, &o.precision, "f32|bf16", "inputs of the dense products (bf16: f32 sums, weights, Adam)"},
         {"log", 0, CLI_STR, &o.log, "FILE", "append one JSON line of losses and timings per epoch"},
         {0},
     };
@@ -283,6 +286,7 @@ int main(int argc, char **argv)
         .uses = "train,feat/*,model/*,denoise/*,adam/m/denoise/*,adam/v/denoise/*,adam/step/denoise/*",
     };
     cli_parse(&c, argc, argv);
+    cli_gemm_setup(o.precision);
     /* the run and the bag are held until exit: static, so still reachable
      * then (LeakSanitizer reports no leak) */
     static run r;

@@ -18,6 +18,7 @@
 #include "kernels/adam.h"
 #include "cli/cli.h"
 #include "kernels/dn.h"
+#include "kernels/gemm.h"
 #include "model/rec.h"
 #include "kernels/rng.h"
 #include "kernels/sp.h"
@@ -25,7 +26,7 @@
 typedef struct {
     double reg, ssl_reg, temp, ris_lambda, ris_adj_lambda, lr;
     int trans, cl_method, gnn_layer, latdim, batch, seed, epochs;
-    const char *log;
+    const char *log, *precision;
 } options;
 
 /* Everything one epoch needs, resolved from the inputs. */
@@ -163,6 +164,7 @@ static void run_epoch(const options *o, state *s, rec_work *w, rec_cl_work *cw, 
     int32_t *u = malloc((size_t)nnz * 4), *pos = malloc((size_t)nnz * 4), *neg = malloc((size_t)nnz * 4);
     if (!u || !pos || !neg) cli_die("out of memory");
     make_triples(s->train, (uint64_t)o->seed, s->epoch, u, pos, neg);
+    gemm_stats_reset();
     int use_cl = rec_cl_active(cfg, o->cl_method, o->ssl_reg);
     int64_t nb = (nnz + o->batch - 1) / o->batch;
     double t_start = cli_seconds();
@@ -209,9 +211,9 @@ static void log_json(const state *s, const epoch_log *l, char *buf, size_t cap)
     snprintf(buf, cap,
              "{\"stage\": \"train\", \"epoch\": %lld, \"batches\": %lld, \"loss\": %.6g, \"bpr\": %.6g, "
              "\"reg\": %.6g, \"cl\": %.6g, \"seconds\": %.3f, \"t_forward\": %.3f, \"t_loss\": %.3f, "
-             "\"t_backward\": %.3f, \"t_adam\": %.3f}",
+             "\"t_backward\": %.3f, \"t_adam\": %.3f, %s}",
              (long long)s->epoch - 1, (long long)l->batches, l->total / n, l->bpr / n, l->reg / n, l->cl / n,
-             l->t_total, l->t_forward, l->t_loss, l->t_backward, l->t_adam);
+             l->t_total, l->t_forward, l->t_loss, l->t_backward, l->t_adam, cli_gemm_json());
 }
 
 static void write_state(ts_writer *out, const state *s, const float *X)
@@ -226,7 +228,8 @@ static void write_state(ts_writer *out, const state *s, const float *X)
 int main(int argc, char **argv)
 {
     options o = {.reg = 1e-5, .ssl_reg = 1e-2, .temp = 0.5, .ris_lambda = 0.5, .ris_adj_lambda = 0.2, .lr = 1e-3,
-                 .trans = 0, .cl_method = 0, .gnn_layer = 1, .latdim = 64, .batch = 1024, .seed = 421, .epochs = 1};
+                 .trans = 0, .cl_method = 0, .gnn_layer = 1, .latdim = 64, .batch = 1024, .seed = 421, .epochs = 1,
+                 .precision = "f32"};
     cli_opt opts[] = {
         {"reg", 0, CLI_FLOAT, &o.reg, "X", "L2 weight on the user and item embeddings"},
         {"ssl-reg", 0, CLI_FLOAT, &o.ssl_reg, "X", "weight of the contrastive loss (0: none)"},
@@ -241,6 +244,7 @@ int main(int argc, char **argv)
         {"batch", 0, CLI_INT, &o.batch, "B", "interactions per batch (also the BPR divisor)"},
         {"seed", 0, CLI_INT, &o.seed, "N", "seed of initialisation, negatives and shuffling"},
         {"epochs", 0, CLI_INT, &o.epochs, "N", "epochs to run in this invocation"},
+        {"precision", 0, CLI_STR, &o.precision, "f32|bf16", "inputs of the dense products (bf16: f32 sums, weights, Adam)"},
         {"log", 0, CLI_STR, &o.log, "FILE", "append one JSON line of losses and timings per epoch"},
         {0},
     };
@@ -260,6 +264,7 @@ int main(int argc, char **argv)
         .uses = "train,graph/*,feat/*,model/*,adam/m/model/*,adam/v/model/*,adam/step",
     };
     cli_parse(&c, argc, argv);
+    cli_gemm_setup(o.precision);
     if (o.trans != 0 && o.trans != 1) cli_usage_error("--trans takes 0 or 1 (2, the release's mixed mode, is not supported)");
     if (o.cl_method != 0 && o.cl_method != 1) cli_usage_error("--cl-method takes 0 or 1");
     if (o.latdim < 1 || o.batch < 1 || o.epochs < 1 || o.gnn_layer < 0) cli_usage_error("--latdim, --batch, --epochs must be positive, --gnn-layer >= 0");

@@ -44,20 +44,26 @@ else:
 PYEOF
 }
 
-@test "schedule, time embedding, losses, gradients and the reverse process match the release" {
+@test "schedule, time embedding, losses, gradients and the reverse process match the release, on both engines" {
     same_as_shared_golden diffusion.ts
-    run "$TOOLS/denoise-golden" "$GOLDEN/diffusion.ts"
-    echo "$output"
-    [ "$status" -eq 0 ]
-    [[ "$output" == *"reverse/x (sparse first step)"*ok* ]]
-    [[ "$output" == *"golden check passed"* ]]
+    for eng in openblas onednn; do
+        DIFFMM_GEMM=$eng run "$TOOLS/denoise-golden" "$GOLDEN/diffusion.ts"
+        echo "$output"
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"products: $eng"* ]]
+        [[ "$output" == *"reverse/x (sparse first step)"*ok* ]]
+        [[ "$output" == *"golden check passed"* ]]
+    done
 }
 
 @test "the denoiser's forward pass and reverse process match plain loops, its gradients finite differences" {
     for args in "" "--dims 7,5" "--emb 5" "--norm 1" "--eloss 0" "--eloss 5 --dims 9,4,3" "--seed 2"; do
-        run "$TOOLS/denoise-fd" $args
-        echo "$args: $output"
-        [ "$status" -eq 0 ]
+        for eng in openblas onednn; do
+            DIFFMM_GEMM=$eng run "$TOOLS/denoise-fd" $args
+            echo "$eng $args: $output"
+            [ "$status" -eq 0 ]
+            [[ "$output" == *"products: $eng"* ]]
+        done
     done
 }
 

@@ -8,34 +8,46 @@ setup_file() {
     synthetic_data "$BATS_FILE_TMPDIR" 300 200
 }
 
-@test "forward, views, losses, gradients and one Adam step match the release (trans 1, cl_method 1)" {
+@test "forward, views, losses, gradients and one Adam step match the release (trans 1, cl_method 1), on both engines" {
     same_as_shared_golden recsys-trans1-cl1.ts
-    run "$TOOLS/recsys-golden" "$GOLDEN/recsys-trans1-cl1.ts"
-    echo "$output"
-    [ "$status" -eq 0 ]
-    [[ "$output" == *"grad/model/trans/audio/bias"*ok* ]]
-    [[ "$output" == *"golden check passed"* ]]
-}
-
-@test "forward, views, losses, gradients and one Adam step match the release (trans 0, cl_method 0)" {
-    same_as_shared_golden recsys-trans0-cl0.ts
-    run "$TOOLS/recsys-golden" "$GOLDEN/recsys-trans0-cl0.ts"
-    echo "$output"
-    [ "$status" -eq 0 ]
-    [[ "$output" == *"adam1/model/trans/image/weight"*ok* ]]
-}
-
-@test "every gradient matches finite differences: trans 1, main-vs-modality contrast" {
-    for seed in 1 2 3; do
-        run "$TOOLS/recsys-fd" --mods 2 --trans 1 --cl 1 --seed "$seed"
-        echo "$output"; [ "$status" -eq 0 ]
+    for eng in openblas onednn; do
+        DIFFMM_GEMM=$eng run "$TOOLS/recsys-golden" "$GOLDEN/recsys-trans1-cl1.ts"
+        echo "$output"
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"products: $eng"* ]]
+        [[ "$output" == *"grad/model/trans/audio/bias"*ok* ]]
+        [[ "$output" == *"golden check passed"* ]]
     done
 }
 
-@test "every gradient matches finite differences: trans 0 (LeakyReLU), modality-pair contrast" {
+@test "forward, views, losses, gradients and one Adam step match the release (trans 0, cl_method 0), on both engines" {
+    same_as_shared_golden recsys-trans0-cl0.ts
+    for eng in openblas onednn; do
+        DIFFMM_GEMM=$eng run "$TOOLS/recsys-golden" "$GOLDEN/recsys-trans0-cl0.ts"
+        echo "$output"
+        [ "$status" -eq 0 ]
+        [[ "$output" == *"products: $eng"* ]]
+        [[ "$output" == *"adam1/model/trans/image/weight"*ok* ]]
+    done
+}
+
+@test "every gradient matches finite differences: trans 1, main-vs-modality contrast, on both engines" {
     for seed in 1 2 3; do
-        run "$TOOLS/recsys-fd" --mods 2 --trans 0 --cl 0 --seed "$seed"
-        echo "$output"; [ "$status" -eq 0 ]
+        for eng in openblas onednn; do
+            DIFFMM_GEMM=$eng run "$TOOLS/recsys-fd" --mods 2 --trans 1 --cl 1 --seed "$seed"
+            echo "$output"; [ "$status" -eq 0 ]
+            [[ "$output" == *"products: $eng"* ]]
+        done
+    done
+}
+
+@test "every gradient matches finite differences: trans 0 (LeakyReLU), modality-pair contrast, on both engines" {
+    for seed in 1 2 3; do
+        for eng in openblas onednn; do
+            DIFFMM_GEMM=$eng run "$TOOLS/recsys-fd" --mods 2 --trans 0 --cl 0 --seed "$seed"
+            echo "$output"; [ "$status" -eq 0 ]
+            [[ "$output" == *"products: $eng"* ]]
+        done
     done
 }
 

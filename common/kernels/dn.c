@@ -2,7 +2,6 @@
  * twice (AVX2+FMA and baseline x86-64) and chosen at load time. */
 #include "kernels/dn.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
@@ -11,14 +10,6 @@
 #else
 #define DN_CLONES
 #endif
-
-void dn_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
-             const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
-{
-    if (M == 0 || N == 0) return;
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N,
-                (int)K, alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
-}
 
 #define NORM_EPS 1e-12f
 

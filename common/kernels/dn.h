@@ -1,19 +1,12 @@
-/* dn.h: dense float32 kernels (prefix dn_): matrix products through
- * OpenBLAS, row normalisation and its backward pass, row-wise softmax
- * cross-entropy, and small element-wise helpers.  All matrices are
- * row-major.  Element-wise loops run under OpenMP; dn_gemm calls OpenBLAS
- * (the OpenMP build, sharing the same thread pool) and must be called
- * outside parallel regions. */
+/* dn.h: dense float32 kernels (prefix dn_): the contrastive loss's
+ * unpacked 64-wide products, row normalisation and its backward pass,
+ * row-wise softmax cross-entropy, and small element-wise helpers.  All
+ * matrices are row-major.  Element-wise loops run under OpenMP.  General
+ * matrix products are gemm.h's. */
 #ifndef DN_H
 #define DN_H
 
 #include <stdint.h>
-
-/* C (M x N) = alpha * op(A) op(B) + beta * C, op = transpose when ta/tb.
- * op(A) is M x K, op(B) is K x N; leading dimensions are the stored row
- * lengths. */
-void dn_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
-             const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
 /* Products with a 64-wide result that read a large G in place, unpacked
  * (dn_n64.c), for the contrastive loss's backward pass:

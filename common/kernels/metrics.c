@@ -1,7 +1,8 @@
 /* metrics.c: top-K ranking and Recall / Precision / NDCG at K (see
  * metrics.h and ALGORITHM.md section 9).
  *
- * Users go in blocks: one cblas_sgemm gives the block's scores [block x
+ * Users go in blocks: one product (gemm_run; OpenBLAS, as
+ * evaluate never sets another engine) gives the block's scores [block x
  * items] (BLAS runs outside any OpenMP region of ours and uses every core
  * itself), then an OpenMP loop over the block's users masks the excluded
  * items (score -inf) and keeps the k best with a bounded heap whose root is
@@ -11,8 +12,8 @@
  * result does not depend on the number of threads. */
 #include "kernels/metrics.h"
 #include "kernels/dn.h"
+#include "kernels/gemm.h"
 
-#include <cblas.h>
 #include <float.h>
 #include <limits.h>
 #include <math.h>
@@ -198,8 +199,7 @@ static void metrics_score(const metrics_scorer *s, const int32_t *uids, int64_t 
     else
         u = s->user + first * s->dim;
     if (n == 0 || s->items == 0) return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)n, (blasint)s->items, (blasint)s->dim, 1.0f, u,
-                (blasint)s->dim, s->item, (blasint)s->dim, 0.0f, w->sbuf, (blasint)s->items);
+    gemm_run(0, 1, n, s->items, s->dim, 1.0f, u, s->dim, s->item, s->dim, 0.0f, w->sbuf, s->items);
 }
 
 /* Mask and select the k best for user u from its row of scores [items]. */

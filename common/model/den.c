@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "kernels/dn.h"
+#include "kernels/gemm.h"
 #include "kernels/sp.h"
 
 int den_schedule_make(den_schedule *s, int steps, double scale, double nmin, double nmax)
@@ -156,7 +157,7 @@ static void den_linear(int64_t b, int64_t n, int64_t m, const float *x, int64_t 
 #pragma omp parallel for schedule(static) if (b * n > 65536)
         for (int64_t i = 0; i < b; i++) memcpy(y + i * n, bias, (size_t)n * sizeof *y);
     }
-    dn_gemm(0, 1, b, n, m, 1, x, ldx, W, ldw, 1, y, n);
+    gemm_run(0, 1, b, n, m, 1, x, ldx, W, ldw, 1, y, n);
 }
 
 static void den_tanh(float *x, int64_t n)
@@ -190,7 +191,7 @@ const float *den_forward(const den_config *c, const den_layout *l, const float *
     /* first in-layer over [x, emb]: two products into one output */
     int64_t h = l->out[1], ld = l->in[1];
     den_linear(b, h, I, xin, I, p + l->w[1], ld, p + l->b[1], w->act[1], 0);
-    dn_gemm(0, 1, b, h, e, 1, w->emb, e, p + l->w[1] + I, ld, 1, w->act[1], h);
+    gemm_run(0, 1, b, h, e, 1, w->emb, e, p + l->w[1] + I, ld, 1, w->act[1], h);
     den_tanh(w->act[1], b * h);
     for (int k = 2; k < l->nlayers; k++) {
         den_linear(b, l->out[k], l->in[k], w->act[k - 1], l->in[k], p + l->w[k], l->in[k], p + l->b[k], w->act[k], 0);
@@ -226,22 +227,22 @@ void den_backward(const den_config *c, const den_layout *l, const float *p, den_
         den_colsum(g, b, n, grad + l->b[k]);
         if (k >= 2) {
             /* dW = g^T a_{k-1}: [n x b] [b x m];  g_{k-1} = g W: [b x n] [n x m] */
-            dn_gemm(1, 0, n, m, b, 1, g, n, w->act[k - 1], m, 1, grad + l->w[k], m);
+            gemm_run(1, 0, n, m, b, 1, g, n, w->act[k - 1], m, 1, grad + l->w[k], m);
             float *gn = w->dact[cur];
-            dn_gemm(0, 0, b, m, n, 1, g, n, p + l->w[k], m, 0, gn, m);
+            gemm_run(0, 0, b, m, n, 1, g, n, p + l->w[k], m, 0, gn, m);
             g = gn;
             cur ^= 1;
         } else {
             /* first in-layer: its input is [x_in, emb] */
             const float *x = w->xused;
-            dn_gemm(1, 0, n, I, b, 1, g, n, x, I, 1, grad + l->w[1], m);
-            dn_gemm(1, 0, n, e, b, 1, g, n, w->emb, e, 1, grad + l->w[1] + I, m);
-            dn_gemm(0, 0, b, e, n, 1, g, n, p + l->w[1] + I, m, 0, w->demb, e);
+            gemm_run(1, 0, n, I, b, 1, g, n, x, I, 1, grad + l->w[1], m);
+            gemm_run(1, 0, n, e, b, 1, g, n, w->emb, e, 1, grad + l->w[1] + I, m);
+            gemm_run(0, 0, b, e, n, 1, g, n, p + l->w[1] + I, m, 0, w->demb, e);
         }
     }
     /* time embedding layer: emb = temb We^T + be */
     den_colsum(w->demb, b, e, grad + l->b[0]);
-    dn_gemm(1, 0, e, e, b, 1, w->demb, e, w->temb, e, 1, grad + l->w[0], e);
+    gemm_run(1, 0, e, e, b, 1, w->demb, e, w->temb, e, 1, grad + l->w[0], e);
 }
 
 double den_loss(const den_schedule *s, const float *x0, const ts_csr *R, const int32_t *rows, const int32_t *t,
@@ -250,7 +251,7 @@ double den_loss(const den_schedule *s, const float *x0, const ts_csr *R, const i
 {
     int64_t I = R->cols;
     float *of = scratch, *xe = scratch + b * d;  /* [b x d] out F, x0 E */
-    dn_gemm(0, 0, b, d, I, 1, out, I, F, d, 0, of, d);
+    gemm_run(0, 0, b, d, I, 1, out, I, F, d, 0, of, d);
     for (int64_t i = 0; i < b; i++) {            /* x0 E from the sparse rows */
         float *dst = xe + i * d;
         memset(dst, 0, (size_t)d * sizeof *dst);
@@ -285,7 +286,7 @@ double den_loss(const den_schedule *s, const float *x0, const ts_csr *R, const i
         total += (di + e_loss * gci) / (double)count;
     }
     /* dout += d(out F) F^T: [b x d] [d x I] */
-    dn_gemm(0, 1, b, I, d, 1, of, d, F, d, 1, dout, I);
+    gemm_run(0, 1, b, I, d, 1, of, d, F, d, 1, dout, I);
     return total;
 }
 
@@ -308,7 +309,7 @@ static const float *den_forward_sparse(const den_config *c, const den_layout *l,
     float *a = w->act[1];
     for (int64_t i = 0; i < b; i++) memcpy(a + i * h, p + l->b[1], (size_t)h * sizeof *a);
     sp_spmm(x0, wt, h, 1, 1, a);                 /* x0 W_x^T as a gather of rows of W_x^T */
-    dn_gemm(0, 1, b, h, e, 1, w->emb, e, p + l->w[1] + I, ld, 1, a, h);
+    gemm_run(0, 1, b, h, e, 1, w->emb, e, p + l->w[1] + I, ld, 1, a, h);
     den_tanh(a, b * h);
     for (int k = 2; k < l->nlayers; k++) {
         den_linear(b, l->out[k], l->in[k], w->act[k - 1], l->in[k], p + l->w[k], l->in[k], p + l->b[k], w->act[k], 0);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "kernels/dn.h"
+#include "kernels/gemm.h"
 #include "model/rec.h"
 #include "kernels/sp.h"
 
@@ -107,14 +108,14 @@ static void rec_transform_into(const rec_config *c, const rec_params *p, int m, 
     int64_t I = c->items, d = c->d, D = c->featdim[m];
     if (c->trans == 1) {
         /* f = F W^T + b: [I x D] [D x d] */
-        dn_gemm(0, 1, I, d, D, 1, feat, D, p->trans_w[m], D, 0, f, d);
+        gemm_run(0, 1, I, d, D, 1, feat, D, p->trans_w[m], D, 0, f, d);
         const float *b = p->trans_b[m];
 #pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < I; i++)
             for (int64_t k = 0; k < d; k++) f[i * d + k] += b[k];
     } else {
         /* f = LeakyReLU_0.2(F W): [I x D] [D x d] */
-        dn_gemm(0, 0, I, d, D, 1, feat, D, p->trans_w[m], d, 0, pre, d);
+        gemm_run(0, 0, I, d, D, 1, feat, D, p->trans_w[m], d, 0, pre, d);
 #pragma omp parallel for simd schedule(static)
         for (int64_t i = 0; i < I * d; i++) f[i] = pre[i] > 0 ? pre[i] : 0.2f * pre[i];
     }
@@ -178,7 +179,7 @@ static void rec_transform_backward(const rec_config *c, const rec_graphs *g, rec
     int64_t I = c->items, d = c->d, D = c->featdim[m];
     if (c->trans == 1) {
         /* dW = df^T F: [d x I] [I x D];  db = column sums of df */
-        dn_gemm(1, 0, d, D, I, 1, df, d, g->feat[m], D, 0, grad->trans_w[m], D);
+        gemm_run(1, 0, d, D, I, 1, df, d, g->feat[m], D, 0, grad->trans_w[m], D);
         float *gb = grad->trans_b[m];
         for (int64_t k = 0; k < d; k++) gb[k] = 0;
         for (int64_t i = 0; i < I; i++)
@@ -188,7 +189,7 @@ static void rec_transform_backward(const rec_config *c, const rec_graphs *g, rec
 #pragma omp parallel for simd schedule(static)
         for (int64_t i = 0; i < I * d; i++) df[i] *= pre[i] > 0 ? 1.0f : 0.2f;
         /* dW = F^T dpre: [D x I] [I x d] */
-        dn_gemm(1, 0, D, d, I, 1, g->feat[m], D, df, d, 0, grad->trans_w[m], d);
+        gemm_run(1, 0, D, d, I, 1, g->feat[m], D, df, d, 0, grad->trans_w[m], d);
     }
 }
 

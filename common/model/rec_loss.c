@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "kernels/dn.h"
+#include "kernels/gemm.h"
 #include "model/rec.h"
 
 double rec_bpr(const float *x, int64_t users, int64_t d, const int32_t *u, const int32_t *pos,
@@ -109,7 +110,7 @@ double rec_cl(const float *A, const float *B, int64_t R, int64_t d, const int32_
         int64_t kb = b - k0 < w->block ? b - k0 : w->block;
         const float *an = w->an + k0 * d;                                /* [kb x d] */
         /* S = an bn^T / tau: [kb x d] [d x R] */
-        dn_gemm(0, 1, kb, R, d, inv_tau, an, d, w->bn, d, 0, w->s, R);
+        gemm_run(0, 1, kb, R, d, inv_tau, an, d, w->bn, d, 0, w->s, R);
         /* loss_k = logsumexp(S_k) - S_k,node_k; S becomes dLoss/dS */
         dn_softmax_xent_rows(w->s, kb, R, nodes + k0, scale, w->loss + k0);
         /* dan = dS bn / tau: [kb x R] [R x d];  dbn += dS^T an / tau: [R x kb] [kb x d] */
@@ -117,8 +118,8 @@ double rec_cl(const float *A, const float *B, int64_t R, int64_t d, const int32_
             dn_gemm_n64(kb, R, inv_tau, w->s, R, w->bn, w->dan + k0 * d);
             dn_gemm_t64(R, kb, inv_tau, w->s, R, an, k0 ? 1.0f : 0.0f, w->dbn);
         } else {
-            dn_gemm(0, 0, kb, d, R, inv_tau, w->s, R, w->bn, d, 0, w->dan + k0 * d, d);
-            dn_gemm(1, 0, R, d, kb, inv_tau, w->s, R, an, d, k0 ? 1.0f : 0.0f, w->dbn, d);
+            gemm_run(0, 0, kb, d, R, inv_tau, w->s, R, w->bn, d, 0, w->dan + k0 * d, d);
+            gemm_run(1, 0, R, d, kb, inv_tau, w->s, R, an, d, k0 ? 1.0f : 0.0f, w->dbn, d);
         }
     }
     double loss = 0;

@@ -65,6 +65,14 @@ void cli_need_finite_features(const ts_bag *bag);
 int64_t cli_i64(ts_bag *bag, const char *name, int64_t dflt);
 /* Write s to f as a JSON string literal (quotes, escapes). */
 void cli_json_string(FILE *f, const char *s);
+/* Set the product engine (DIFFMM_GEMM, or the default of gemm.h) and
+ * --precision (f32 or bf16) before any product; a usage error (exit 2)
+ * for an unknown name. */
+void cli_gemm_setup(const char *precision);
+/* The settings in use as JSON members for a log line, e.g.
+ * "\"gemm\": \"onednn\", \"precision\": \"bf16\", \"gemm_gflop\": ..." (a static
+ * buffer): flops and seconds of the products so far, fallbacks to OpenBLAS. */
+const char *cli_gemm_json(void);
 /* Append one line of text to a log file (--log); exits 1 on failure. */
 void cli_append_line(const char *path, const char *line);
 

@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "kernels/dn.h"
+#include "kernels/gemm.h"
 #include "model/rec.h"
 #include "kernels/rng.h"
 
@@ -27,11 +28,11 @@ int main(int argc, char **argv)
     rec_cl_work *w = rec_cl_work_new(b, R, d);
     double flop = 2.0 * b * R * d;
     double t0 = cli_seconds();
-    for (int k = 0; k < reps; k++) dn_gemm(0, 1, b, R, d, 1, A, d, Bm, d, 0, S, R);
+    for (int k = 0; k < reps; k++) gemm_run(0, 1, b, R, d, 1, A, d, Bm, d, 0, S, R);
     double t1 = cli_seconds();
-    for (int k = 0; k < reps; k++) dn_gemm(0, 0, b, d, R, 1, S, R, Bm, d, 0, o, d);
+    for (int k = 0; k < reps; k++) gemm_run(0, 0, b, d, R, 1, S, R, Bm, d, 0, o, d);
     double t2 = cli_seconds();
-    for (int k = 0; k < reps; k++) dn_gemm(1, 0, R, d, b, 1, S, R, A, d, 0, o, d);
+    for (int k = 0; k < reps; k++) gemm_run(1, 0, R, d, b, 1, S, R, A, d, 0, o, d);
     double t3 = cli_seconds();
     int32_t *t = malloc((size_t)b * 4);
     double *loss = malloc((size_t)b * 8);

@@ -13,6 +13,7 @@
 
 #include "model/den.h"
 #include "kernels/rng.h"
+#include "kernels/gemm.h"
 
 enum { B = 5, I = 6, D = 3 };
 
@@ -79,6 +80,9 @@ static int compare(const char *what, const float *ours, const double *ref, int64
 
 int main(int argc, char **argv)
 {
+    /* the product engine from DIFFMM_GEMM (tests run both), always in f32 */
+    if (gemm_setup(NULL, "f32", NULL, 0) < 0) { fprintf(stderr, "DIFFMM_GEMM names no engine\n"); return 2; }
+    printf("# products: %s\n", gemm_engine_name(gemm_stats_get().engine));
     int seed = 1;
     const char *dims = "7";
     dc.items = I; dc.emb = 4;

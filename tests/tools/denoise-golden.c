@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "model/den.h"
+#include "kernels/gemm.h"
 
 static ts_bag bag;
 static int failures;
@@ -46,6 +47,9 @@ static const float *f32(const char *name) { return need(name)->data; }
 
 int main(int argc, char **argv)
 {
+    /* the product engine from DIFFMM_GEMM (tests run both), always in f32 */
+    if (gemm_setup(NULL, "f32", NULL, 0) < 0) { fprintf(stderr, "DIFFMM_GEMM names no engine\n"); return 2; }
+    printf("# products: %s\n", gemm_engine_name(gemm_stats_get().engine));
     if (argc != 2) { fprintf(stderr, "usage: denoise-golden FILE\n"); return 2; }
     char err[600];
     if (ts_bag_read(&bag, argv[1], err, sizeof err) < 0) { fprintf(stderr, "denoise-golden: %s\n", err); return 2; }

@@ -1,4 +1,4 @@
-/* gemm64-check: dn_n64.c's unpacked products against OpenBLAS (dn_gemm)
+/* gemm64-check: dn_n64.c's unpacked products against OpenBLAS (gemm_run before gemm_setup)
  * on random operands: row counts that are and are not multiples of the
  * 6-row tile, strided G, beta 0 and 1, K across several L2 chunks; then
  * the whole contrastive loss at d = 64 with both backward paths.
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kernels/dn.h"
+#include "kernels/gemm.h"
 #include "model/rec.h"
 #include "kernels/rng.h"
 #include "io/ts.h"
@@ -50,7 +51,7 @@ int main(void)
             float *G = randn(&r, M * ldg), *B = randn(&r, K * 64);
             float *Y = randn(&r, M * 64), *Yref = ts_alloc((size_t)(M * 64) * 4);
             dn_gemm_n64(M, K, 0.7f, G, ldg, B, Y);
-            dn_gemm(0, 0, M, 64, K, 0.7f, G, ldg, B, 64, 0, Yref, 64);
+            gemm_run(0, 0, M, 64, K, 0.7f, G, ldg, B, 64, 0, Yref, 64);
             char what[96];
             snprintf(what, sizeof what, "G B     M %lld K %lld", (long long)M, (long long)K);
             bad |= report(what, reldiff(Y, Yref, M * 64));
@@ -61,7 +62,7 @@ int main(void)
                 float *Z = randn(&r, R * 64), *Zref = ts_alloc((size_t)(R * 64) * 4);
                 memcpy(Zref, Z, (size_t)(R * 64) * 4);
                 dn_gemm_t64(R, rows, 1.3f, G2, ld, A, (float)beta, Z);
-                dn_gemm(1, 0, R, 64, rows, 1.3f, G2, ld, A, 64, (float)beta, Zref, 64);
+                gemm_run(1, 0, R, 64, rows, 1.3f, G2, ld, A, 64, (float)beta, Zref, 64);
                 snprintf(what, sizeof what, "G^T A   R %lld rows %lld beta %d", (long long)R, (long long)rows, beta);
                 bad |= report(what, reldiff(Z, Zref, R * 64));
                 free(Z); free(Zref);

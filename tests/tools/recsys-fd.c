@@ -16,6 +16,7 @@
 #include "model/rec.h"
 #include "kernels/rng.h"
 #include "kernels/sp.h"
+#include "kernels/gemm.h"
 
 enum { U = 7, I = 6, D = 5, B = 9 };
 
@@ -62,6 +63,9 @@ static ts_csr random_graph(rng_t *r, int edges, double keep)
 
 int main(int argc, char **argv)
 {
+    /* the product engine from DIFFMM_GEMM (tests run both), always in f32 */
+    if (gemm_setup(NULL, "f32", NULL, 0) < 0) { fprintf(stderr, "DIFFMM_GEMM names no engine\n"); return 2; }
+    printf("# products: %s\n", gemm_engine_name(gemm_stats_get().engine));
     int seed = 1, cl_block = 0;
     cfg.nmod = 2; cfg.trans = 1; cfg.gnn_layer = 1;
     for (int a = 1; a + 1 < argc; a += 2) {

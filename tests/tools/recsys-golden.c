@@ -12,6 +12,7 @@
 #include "kernels/adam.h"
 #include "model/rec.h"
 #include "kernels/sp.h"
+#include "kernels/gemm.h"
 
 static ts_bag bag;
 static int failures;
@@ -55,6 +56,9 @@ static void check_rec(const char *what, const float *ours, const char *name)
 
 int main(int argc, char **argv)
 {
+    /* the product engine from DIFFMM_GEMM (tests run both), always in f32 */
+    if (gemm_setup(NULL, "f32", NULL, 0) < 0) { fprintf(stderr, "DIFFMM_GEMM names no engine\n"); return 2; }
+    printf("# products: %s\n", gemm_engine_name(gemm_stats_get().engine));
     if (argc != 2) { fprintf(stderr, "usage: recsys-golden FILE\n"); return 2; }
     char err[600];
     if (ts_bag_read(&bag, argv[1], err, sizeof err) < 0) { fprintf(stderr, "recsys-golden: %s\n", err); return 2; }
