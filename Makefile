@@ -40,7 +40,7 @@ BINS     := $(addprefix $(BINDIR)/,$(STAGES))
 # models, may use both); stages/cli is the frame the stages run in
 LIBSRC   := $(wildcard common/io/*.c common/kernels/*.c common/model/*.c)
 LIBOBJ   := $(patsubst common/%.c,$(B)/common/%.o,$(LIBSRC))
-CLIOBJ   := $(B)/stages/cli/cli.o
+CLIOBJ   := $(patsubst stages/cli/%.c,$(B)/stages/cli/%.o,$(wildcard stages/cli/*.c))
 TOOLS    := $(patsubst tests/tools/%.c,$(B)/tests/%,$(wildcard tests/tools/*.c))
 DEPS_OK  := build/.deps-build
 
@@ -60,11 +60,13 @@ $(B)/common/%.o: common/%.c | $(DEPS_OK)
 $(B)/common/kernels/dn_n64.o: CFLAGS += -ffp-contract=fast
 $(LIBOBJ) $(CLIOBJ): Makefile
 
+# made afresh: `ar r` into an old archive would keep members whose sources
+# have moved or gone
 $(B)/libdiffmm.a: $(LIBOBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 $(B)/libcli.a: $(CLIOBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 $(B)/stages/%.o: stages/%.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)

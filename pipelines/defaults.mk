@@ -26,3 +26,6 @@ RIS_LAMBDA     ?= 0.5
 RIS_ADJ_LAMBDA ?= 0.2
 TRANS          ?= 0
 CL_METHOD      ?= 0
+# not the release's: the inputs of the dense products (f32, or bf16 with f32
+# sums; common/kernels/gemm.h)
+PRECISION      ?= f32

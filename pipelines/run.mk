@@ -40,7 +40,7 @@ DIFFUSION := $(if $(filter diffmm nocl,$(VARIANT)),yes,)
 # the run folder: variant, seed and every parameter set on the command line
 PARAMS     := LR BATCH REG LATDIM GNN_LAYER SSL_REG TEMP KEEP_RATE DIMS D_EMB_SIZE NORM STEPS NOISE_SCALE \
               NOISE_MIN NOISE_MAX SAMPLING_NOISE SAMPLING_STEPS REBUILD_K E_LOSS RIS_LAMBDA RIS_ADJ_LAMBDA TRANS \
-              CL_METHOD MODALITIES DATA
+              CL_METHOD MODALITIES PRECISION DATA
 OVERRIDDEN := $(foreach v,$(PARAMS),$(if $(filter command line,$(origin $(v))),$(v)))
 empty      :=
 space      := $(empty) $(empty)
@@ -53,12 +53,13 @@ EPOCH_LIST := $(shell seq 0 $(LAST))
 
 TRAIN_OPTS   = --seed $(SEED) --lr $(LR) --batch $(BATCH) --reg $(REG) --latdim $(LATDIM) --gnn-layer $(GNN_LAYER) \
                --ssl-reg $(SSL_REG) --temp $(TEMP) --ris-lambda $(RIS_LAMBDA) --ris-adj-lambda $(RIS_ADJ_LAMBDA) \
-               --trans $(TRANS) --cl-method $(CL_METHOD)
+               --trans $(TRANS) --cl-method $(CL_METHOD) --precision $(PRECISION)
 DIFFUSE_OPTS = --seed $(SEED) --lr $(LR) --batch $(BATCH) --latdim $(LATDIM) --trans $(TRANS) --dims $(DIMS) \
                --d-emb-size $(D_EMB_SIZE) --norm $(NORM) --steps $(STEPS) --noise-scale $(NOISE_SCALE) \
-               --noise-min $(NOISE_MIN) --noise-max $(NOISE_MAX) --e-loss $(E_LOSS)
+               --noise-min $(NOISE_MIN) --noise-max $(NOISE_MAX) --e-loss $(E_LOSS) \
+               --precision $(PRECISION)
 AUGMENT_OPTS = --seed $(SEED) --keep-rate $(KEEP_RATE) --rebuild-k $(REBUILD_K) --sampling-steps $(SAMPLING_STEPS) \
-               --sampling-noise $(SAMPLING_NOISE)
+               --sampling-noise $(SAMPLING_NOISE) --precision $(PRECISION)
 
 .PHONY: run epochs summary
 run: $(R)/summary.txt

@@ -32,6 +32,7 @@ static void regenerate(const options *o, const den_config *dc, const den_layout 
 {
     int64_t U = R->rows, I = R->cols, B = o->batch;
     den_work *w = den_work_new(dc, l, B);
+    if (w) den_work_weights(w, (uint64_t)mi + 1);            /* one version per denoiser */
     int k = o->rebuild_k;
     float *x = ts_alloc((size_t)(B * I) * 4), *wt = ts_alloc((size_t)(I * l->out[1]) * 4);
     float *top = malloc((size_t)(B * k) * 4);                 /* [B x k] the chosen items' scores */

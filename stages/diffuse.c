@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "kernels/adam.h"
+#include "kernels/dn.h"
 #include "kernels/gemm.h"
 #include "cli/cli.h"
 #include "model/den.h"
@@ -205,7 +206,8 @@ static void run_epoch(run *r, char *json, size_t cap)
         int64_t off = bi * o->batch, b = U - off < o->batch ? U - off : o->batch;
         for (int m = 0; m < r->nmod; m++) {
             denoiser *dz = &r->dz[m];
-            memset(r->grad, 0, (size_t)total * 4);
+            dn_zero(r->grad, total);
+            den_work_weights(r->w, (uint64_t)dz->st.step);     /* changes with every Adam step */
             double loss = 0;
             for (int64_t k = 0; k < b; k += o->chunk)
                 loss += train_chunk(r, dz, m, r->order + off + k, b - k < o->chunk ? b - k : o->chunk, b);

@@ -196,3 +196,10 @@ PYEOF
     [ "$status" -eq 0 ]
     [[ "$output" == *'"recall@20": 0.'* ]]
 }
+
+@test "the denoiser's vectorised tanh is within 4 float32 ulps of tanh in double, and keeps +-0, +-inf and NaN" {
+    run "$TOOLS/tanh-check" 4
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"+-0, +-inf, NaN right"* ]]
+}

@@ -459,8 +459,8 @@ static int rd_fields(ts_reader *r, ts_field **out, size_t *nout, int *skipped)
                 if (rd_discard(r, len) < 0) goto fail;
                 continue;
             }
-            void *p = NULL;
-            if (posix_memalign(&p, 64, len ? len : 1) != 0) {
+            void *p = ts_alloc_uninit(len);       /* filled by rd_get at once */
+            if (!p) {
                 rd_fail(r, "out of memory for %llu bytes in %s", (unsigned long long)len, r->what);
                 goto fail;
             }

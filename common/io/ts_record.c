@@ -6,14 +6,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "io/crc.h"
 
-void *ts_alloc(size_t nbytes)
+/* Arrays of 4 MiB and more are aligned to 2 MiB and offered to the kernel
+ * as transparent huge pages (where it has them on request, as Debian's
+ * default "madvise" mode does): one page fault per 2 MiB instead of 512,
+ * and fewer TLB misses when the matrix products stream the weights. */
+#define TS_HUGE (4u << 20)
+void *ts_alloc_uninit(size_t nbytes)
 {
     void *p = NULL;
-    if (posix_memalign(&p, 64, nbytes ? nbytes : 1) != 0) return NULL;
-    memset(p, 0, nbytes);
+    size_t align = nbytes >= TS_HUGE ? (2u << 20) : 64;
+    if (posix_memalign(&p, align, nbytes ? nbytes : 1) != 0) return NULL;
+#ifdef MADV_HUGEPAGE
+    if (nbytes >= TS_HUGE) madvise(p, nbytes & ~(size_t)((2u << 20) - 1), MADV_HUGEPAGE);   /* a hint: may fail */
+#endif
+    return p;
+}
+
+void *ts_alloc(size_t nbytes)
+{
+    void *p = ts_alloc_uninit(nbytes);
+    if (p) memset(p, 0, nbytes);
     return p;
 }
 

@@ -27,6 +27,9 @@ void dn_normalize_rows_backward(const float *y, const float *norm, const float *
 
 /* exp of n values, vectorised (relative error below 2e-7 on [-87, 88]). */
 void dn_exp(const float *x, float *y, int64_t n);
+/* tanh of n values in place, vectorised and in parallel (a few float32
+ * ulps from the exact value; NaN stays NaN). */
+void dn_tanh(float *x, int64_t n);
 
 /* Row-wise softmax cross-entropy of logits S (n x m) with target column
  * t[i]: loss[i] = logsumexp(S_i) - S_i,t[i].  S is overwritten with
@@ -34,6 +37,8 @@ void dn_exp(const float *x, float *y, int64_t n);
  * scale * sum_i loss[i]. */
 void dn_softmax_xent_rows(float *S, int64_t n, int64_t m, const int32_t *t, float scale, double *loss);
 
+/* x = 0 over n values, in parallel (a large gradient between steps). */
+void dn_zero(float *x, int64_t n);
 /* y = a*x + b*y over n values. */
 void dn_axpby(int64_t n, float a, const float *x, float b, float *y);
 /* Sum of squares, in double. */

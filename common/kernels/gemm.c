@@ -123,14 +123,18 @@ static double gemm_now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-void gemm_run(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
-              const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
+/* gemm_run, with B a weight matrix of the given version when weights */
+static void gemm_dispatch(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                          const float *B, int64_t ldb, int weights, uint64_t version, float beta, float *C,
+                          int64_t ldc)
 {
     if (M == 0 || N == 0) return;
     double t0 = gemm_now();
     gemm_state.flops += 2.0 * (double)M * (double)N * (double)K;
     if (gemm_state.engine == GEMM_ONEDNN) {
-        if (gemm_onednn(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, gemm_state.precision) == 0) {
+        gemm_precision p = gemm_state.precision;
+        if ((weights ? gemm_onednn_weights(ta, tb, M, N, K, alpha, A, lda, B, ldb, version, beta, C, ldc, p)
+                     : gemm_onednn(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, p)) == 0) {
             gemm_state.onednn_calls++;
             gemm_state.seconds += gemm_now() - t0;
             return;
@@ -140,4 +144,16 @@ void gemm_run(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, cons
     gemm_state.openblas_calls++;
     gemm_openblas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, gemm_state.precision);
     gemm_state.seconds += gemm_now() - t0;
+}
+
+void gemm_run(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+              const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
+{
+    gemm_dispatch(ta, tb, M, N, K, alpha, A, lda, B, ldb, 0, 0, beta, C, ldc);
+}
+
+void gemm_run_weights(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                      const float *W, int64_t ldw, uint64_t version, float beta, float *C, int64_t ldc)
+{
+    gemm_dispatch(ta, tb, M, N, K, alpha, A, lda, W, ldw, 1, version, beta, C, ldc);
 }

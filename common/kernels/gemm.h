@@ -38,6 +38,16 @@ int gemm_setup(const char *engine, const char *precision, char *err, size_t cap)
 void gemm_run(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
               const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
+/* The same product when B is a weight matrix that changes only between
+ * optimiser steps: `version` counts the caller's changes to it (its Adam
+ * step, say).  In bf16 the oneDNN engine converts such a B once per
+ * (address, shape, version) and reuses the copy for every product until
+ * the version changes; a few sampled values are compared as well, so a new
+ * matrix at a freed one's address with the same version is not mistaken
+ * for it.  In f32, and on OpenBLAS, this is gemm_run. */
+void gemm_run_weights(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                      const float *W, int64_t ldw, uint64_t version, float beta, float *C, int64_t ldc);
+
 /* What ran: the engine and precision in use, products by each engine,
  * oneDNN products that fell back to OpenBLAS, and all products' flops and
  * seconds (wall time inside gemm_run, bf16 conversions included). */
@@ -70,6 +80,10 @@ void gemm_openblas(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
                    const float *B, int64_t ldb, float beta, float *C, int64_t ldc, gemm_precision p);
 int gemm_onednn(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                 const float *B, int64_t ldb, float beta, float *C, int64_t ldc, gemm_precision p);
+/* gemm_onednn with B a weight matrix of the given version (gemm_run_weights) */
+int gemm_onednn_weights(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                        const float *B, int64_t ldb, uint64_t version, float beta, float *C, int64_t ldc,
+                        gemm_precision p);
 int gemm_onednn_usable(void);
 const char *gemm_onednn_impl(void);
 

@@ -14,6 +14,19 @@
 #include "io/ts.h"
 
 #define GEMM_CACHE 48
+#define GEMM_WCACHE 3            /* bf16 weight copies kept: one denoiser's large layers (the next
+                                    denoiser's step changes its version anyway) */
+#define GEMM_WMIN (1 << 16)      /* smaller weights are converted on each use */
+#define GEMM_WSAMPLES 8
+
+typedef struct {                 /* a weight matrix's bf16 copy, as stored */
+    const float *src;
+    int64_t rows, cols, ld;
+    uint64_t version, stamp;
+    float sample[GEMM_WSAMPLES];
+    uint16_t *bf;
+    size_t cap;
+} gemm_wcopy;
 
 typedef struct {
     int used, ok, ta, tb;
@@ -35,6 +48,7 @@ static struct {
     const char *last_impl;
     uint16_t *bf[2];                     /* bf16 copies of A and B */
     size_t bf_cap[2];
+    gemm_wcopy w[GEMM_WCACHE];
 } gx;
 
 static int gemm_onednn_init(void)
@@ -148,15 +162,59 @@ static const uint16_t *gemm_bf16_copy(int which, const float *x, int64_t rows, i
     return gx.bf[which];
 }
 
-int gemm_onednn(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
-                const float *B, int64_t ldb, float beta, float *C, int64_t ldc, gemm_precision p)
+static void gemm_wsample(const float *x, int64_t rows, int64_t cols, int64_t ld, float *out)
+{
+    for (int k = 0; k < GEMM_WSAMPLES; k++) {
+        int64_t i = (rows - 1) * k / (GEMM_WSAMPLES - 1), j = (cols - 1) * ((k * 5) % GEMM_WSAMPLES) / (GEMM_WSAMPLES - 1);
+        out[k] = x[i * ld + j];
+    }
+}
+
+/* The bf16 copy of weight matrix x (stored rows x cols, row length ld) at
+ * this version: kept from an earlier call, or made now (in the least
+ * recently used slot). */
+static const uint16_t *gemm_weights_bf16(const float *x, int64_t rows, int64_t cols, int64_t ld, uint64_t version)
+{
+    float sample[GEMM_WSAMPLES];
+    gemm_wsample(x, rows, cols, ld, sample);
+    gemm_wcopy *slot = &gx.w[0];
+    for (int i = 0; i < GEMM_WCACHE; i++) {
+        gemm_wcopy *c = &gx.w[i];
+        if (c->bf && c->src == x && c->rows == rows && c->cols == cols && c->ld == ld && c->version == version &&
+            !memcmp(c->sample, sample, sizeof sample)) {
+            c->stamp = ++gx.clock;
+            return c->bf;
+        }
+        if (c->stamp < slot->stamp) slot = c;
+    }
+    size_t need = (size_t)(rows * cols);
+    if (need > slot->cap) {
+        free(slot->bf);
+        slot->bf = ts_alloc(need * sizeof(uint16_t));
+        slot->cap = slot->bf ? need : 0;
+        if (!slot->bf) { slot->stamp = 0; return NULL; }
+    }
+    if (ld == cols) gemm_to_bf16(x, slot->bf, rows * cols);
+    else for (int64_t i = 0; i < rows; i++) gemm_to_bf16(x + i * ld, slot->bf + i * cols, cols);
+    slot->src = x; slot->rows = rows; slot->cols = cols; slot->ld = ld; slot->version = version;
+    memcpy(slot->sample, sample, sizeof sample);
+    slot->stamp = ++gx.clock;
+    return slot->bf;
+}
+
+static int gemm_onednn_any(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                           const float *B, int64_t ldb, int weights, uint64_t version, float beta, float *C,
+                           int64_t ldc, gemm_precision p)
 {
     if (M == 0 || N == 0) return 0;
     if (K == 0 || !gemm_onednn_init()) return -1;
     const void *a = A, *b = B;
     if (p == GEMM_BF16) {                        /* compact bf16 copies, as stored */
         int64_t ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
-        if (!(a = gemm_bf16_copy(0, A, ar, ac, lda)) || !(b = gemm_bf16_copy(1, B, br, bc, ldb))) return -1;
+        if (!(a = gemm_bf16_copy(0, A, ar, ac, lda))) return -1;
+        weights &= br * bc >= GEMM_WMIN;
+        b = weights ? gemm_weights_bf16(B, br, bc, ldb, version) : gemm_bf16_copy(1, B, br, bc, ldb);
+        if (!b) return -1;
         lda = ac;
         ldb = bc;
     }
@@ -170,4 +228,17 @@ int gemm_onednn(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, co
     dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, e->a}, {DNNL_ARG_WEIGHTS, e->b}, {DNNL_ARG_DST, e->c}};
     if (dnnl_primitive_execute(e->prim, gx.st, 3, args) != dnnl_success) return -1;
     return dnnl_stream_wait(gx.st) == dnnl_success ? 0 : -1;
+}
+
+int gemm_onednn(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                const float *B, int64_t ldb, float beta, float *C, int64_t ldc, gemm_precision p)
+{
+    return gemm_onednn_any(ta, tb, M, N, K, alpha, A, lda, B, ldb, 0, 0, beta, C, ldc, p);
+}
+
+int gemm_onednn_weights(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                        const float *B, int64_t ldb, uint64_t version, float beta, float *C, int64_t ldc,
+                        gemm_precision p)
+{
+    return gemm_onednn_any(ta, tb, M, N, K, alpha, A, lda, B, ldb, 1, version, beta, C, ldc, p);
 }

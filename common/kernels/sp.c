@@ -159,7 +159,13 @@ sp_spmm_block(const ts_csr *A, int64_t r, const float *restrict x, int64_t d, in
     }
 }
 
-/* Row r of y: full blocks of SP_BLOCK columns, then the rest. */
+/* Row r of y: full blocks of SP_BLOCK columns, then the rest.  Compiled
+ * for AVX-512, AVX2 and baseline x86-64, chosen at load time; each column
+ * is summed in the same order by all three (no FMA contraction in ISO C
+ * mode), so the results are the same bits. */
+#if defined(__x86_64__) && !defined(__clang__)
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#endif
 static void sp_spmm_row(const ts_csr *A, int64_t r, const float *restrict x, int64_t d, float alpha,
                         float beta, float *restrict y)
 {

@@ -103,6 +103,7 @@ struct den_work {
     float *norms;                      /* [b] row norms (norm = 1) */
     int32_t *t;                        /* [b] the reverse process's step */
     float *noise;                      /* [b x I] its sampling noise, made on first use */
+    uint64_t wversion;                 /* the weights' version (den_work_weights) */
 };
 
 den_work *den_work_new(const den_config *c, const den_layout *l, int64_t max_b)
@@ -124,6 +125,8 @@ den_work *den_work_new(const den_config *c, const den_layout *l, int64_t max_b)
     if (!ok) { den_work_free(w); return NULL; }
     return w;
 }
+
+void den_work_weights(den_work *w, uint64_t version) { w->wversion = version; }
 
 void den_work_free(den_work *w)
 {
@@ -149,29 +152,23 @@ void den_time_embedding(int64_t e, const int32_t *t, int64_t b, float *out)
     }
 }
 
-/* y [b x n] = x [b x m] W^T + bias, W [n x m] (ld = row length of W). */
+/* y [b x n] = x [b x m] W^T + bias, W [n x m] (ld = row length of W) of
+ * the given version (gemm_run_weights). */
 static void den_linear(int64_t b, int64_t n, int64_t m, const float *x, int64_t ldx, const float *W, int64_t ldw,
-                       const float *bias, float *y, int accumulate)
+                       const float *bias, float *y, uint64_t version)
 {
-    if (!accumulate) {
 #pragma omp parallel for schedule(static) if (b * n > 65536)
-        for (int64_t i = 0; i < b; i++) memcpy(y + i * n, bias, (size_t)n * sizeof *y);
-    }
-    gemm_run(0, 1, b, n, m, 1, x, ldx, W, ldw, 1, y, n);
+    for (int64_t i = 0; i < b; i++) memcpy(y + i * n, bias, (size_t)n * sizeof *y);
+    gemm_run_weights(0, 1, b, n, m, 1, x, ldx, W, ldw, version, 1, y, n);
 }
 
-static void den_tanh(float *x, int64_t n)
-{
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-    for (int64_t i = 0; i < n; i++) x[i] = tanhf(x[i]);
-}
 
 const float *den_forward(const den_config *c, const den_layout *l, const float *p, den_work *w, const float *x,
                          const int32_t *t, int64_t b, const float *keep_mask)
 {
     int64_t I = c->items, e = c->emb;
     den_time_embedding(e, t, b, w->temb);
-    den_linear(b, e, e, w->temb, e, p + l->w[0], e, p + l->b[0], w->emb, 0);
+    den_linear(b, e, e, w->temb, e, p + l->w[0], e, p + l->b[0], w->emb, w->wversion);
     /* the row input: optional L2 normalisation, then dropout */
     const float *xin = x;
     if (c->norm || keep_mask) {
@@ -190,12 +187,12 @@ const float *den_forward(const den_config *c, const den_layout *l, const float *
     w->xused = xin;
     /* first in-layer over [x, emb]: two products into one output */
     int64_t h = l->out[1], ld = l->in[1];
-    den_linear(b, h, I, xin, I, p + l->w[1], ld, p + l->b[1], w->act[1], 0);
-    gemm_run(0, 1, b, h, e, 1, w->emb, e, p + l->w[1] + I, ld, 1, w->act[1], h);
-    den_tanh(w->act[1], b * h);
+    den_linear(b, h, I, xin, I, p + l->w[1], ld, p + l->b[1], w->act[1], w->wversion);
+    gemm_run_weights(0, 1, b, h, e, 1, w->emb, e, p + l->w[1] + I, ld, w->wversion, 1, w->act[1], h);
+    dn_tanh(w->act[1], b * h);
     for (int k = 2; k < l->nlayers; k++) {
-        den_linear(b, l->out[k], l->in[k], w->act[k - 1], l->in[k], p + l->w[k], l->in[k], p + l->b[k], w->act[k], 0);
-        if (k + 1 < l->nlayers) den_tanh(w->act[k], b * l->out[k]);
+        den_linear(b, l->out[k], l->in[k], w->act[k - 1], l->in[k], p + l->w[k], l->in[k], p + l->b[k], w->act[k], w->wversion);
+        if (k + 1 < l->nlayers) dn_tanh(w->act[k], b * l->out[k]);
     }
     return w->act[l->nlayers - 1];
 }
@@ -229,7 +226,7 @@ void den_backward(const den_config *c, const den_layout *l, const float *p, den_
             /* dW = g^T a_{k-1}: [n x b] [b x m];  g_{k-1} = g W: [b x n] [n x m] */
             gemm_run(1, 0, n, m, b, 1, g, n, w->act[k - 1], m, 1, grad + l->w[k], m);
             float *gn = w->dact[cur];
-            gemm_run(0, 0, b, m, n, 1, g, n, p + l->w[k], m, 0, gn, m);
+            gemm_run_weights(0, 0, b, m, n, 1, g, n, p + l->w[k], m, w->wversion, 0, gn, m);
             g = gn;
             cur ^= 1;
         } else {
@@ -237,7 +234,7 @@ void den_backward(const den_config *c, const den_layout *l, const float *p, den_
             const float *x = w->xused;
             gemm_run(1, 0, n, I, b, 1, g, n, x, I, 1, grad + l->w[1], m);
             gemm_run(1, 0, n, e, b, 1, g, n, w->emb, e, 1, grad + l->w[1] + I, m);
-            gemm_run(0, 0, b, e, n, 1, g, n, p + l->w[1] + I, m, 0, w->demb, e);
+            gemm_run_weights(0, 0, b, e, n, 1, g, n, p + l->w[1] + I, m, w->wversion, 0, w->demb, e);
         }
     }
     /* time embedding layer: emb = temb We^T + be */
@@ -251,7 +248,10 @@ double den_loss(const den_schedule *s, const float *x0, const ts_csr *R, const i
 {
     int64_t I = R->cols;
     float *of = scratch, *xe = scratch + b * d;  /* [b x d] out F, x0 E */
-    gemm_run(0, 0, b, d, I, 1, out, I, F, d, 0, of, d);
+    gemm_run_weights(0, 0, b, d, I, 1, out, I, F, d, 0, 0, of, d);    /* F: constant */
+    /* per row, in parallel; the rows' terms are summed in row order below,
+     * so the loss does not depend on the number of threads */
+#pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < b; i++) {            /* x0 E from the sparse rows */
         float *dst = xe + i * d;
         memset(dst, 0, (size_t)d * sizeof *dst);
@@ -261,7 +261,7 @@ double den_loss(const den_schedule *s, const float *x0, const ts_csr *R, const i
             for (int64_t j = 0; j < d; j++) dst[j] += v * er[j];
         }
     }
-    double total = 0;
+#pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < b; i++) {
         double wt = s->weight[t[i]], se = 0, sg = 0;
         const float *o = out + i * I, *x = x0 + i * I;
@@ -280,13 +280,13 @@ double den_loss(const den_schedule *s, const float *x0, const ts_csr *R, const i
             sg += (double)r * r;
             gi[j] = cg * r;
         }
-        double di = wt * se / (double)I, gci = sg / (double)d;
-        if (diff) diff[i] = di;
-        if (gc) gc[i] = gci;
-        total += (di + e_loss * gci) / (double)count;
+        diff[i] = wt * se / (double)I;
+        gc[i] = sg / (double)d;
     }
+    double total = 0;
+    for (int64_t i = 0; i < b; i++) total += (diff[i] + e_loss * gc[i]) / (double)count;
     /* dout += d(out F) F^T: [b x d] [d x I] */
-    gemm_run(0, 1, b, I, d, 1, of, d, F, d, 1, dout, I);
+    gemm_run_weights(0, 1, b, I, d, 1, of, d, F, d, 0, 1, dout, I);
     return total;
 }
 
@@ -305,15 +305,15 @@ static const float *den_forward_sparse(const den_config *c, const den_layout *l,
 {
     int64_t e = c->emb, I = c->items, h = l->out[1], ld = l->in[1];
     den_time_embedding(e, t, b, w->temb);
-    den_linear(b, e, e, w->temb, e, p + l->w[0], e, p + l->b[0], w->emb, 0);
+    den_linear(b, e, e, w->temb, e, p + l->w[0], e, p + l->b[0], w->emb, w->wversion);
     float *a = w->act[1];
     for (int64_t i = 0; i < b; i++) memcpy(a + i * h, p + l->b[1], (size_t)h * sizeof *a);
     sp_spmm(x0, wt, h, 1, 1, a);                 /* x0 W_x^T as a gather of rows of W_x^T */
-    gemm_run(0, 1, b, h, e, 1, w->emb, e, p + l->w[1] + I, ld, 1, a, h);
-    den_tanh(a, b * h);
+    gemm_run_weights(0, 1, b, h, e, 1, w->emb, e, p + l->w[1] + I, ld, w->wversion, 1, a, h);
+    dn_tanh(a, b * h);
     for (int k = 2; k < l->nlayers; k++) {
-        den_linear(b, l->out[k], l->in[k], w->act[k - 1], l->in[k], p + l->w[k], l->in[k], p + l->b[k], w->act[k], 0);
-        if (k + 1 < l->nlayers) den_tanh(w->act[k], b * l->out[k]);
+        den_linear(b, l->out[k], l->in[k], w->act[k - 1], l->in[k], p + l->w[k], l->in[k], p + l->b[k], w->act[k], w->wversion);
+        if (k + 1 < l->nlayers) dn_tanh(w->act[k], b * l->out[k]);
     }
     return w->act[l->nlayers - 1];
 }

@@ -62,6 +62,11 @@ void den_init(const den_layout *l, float *params, rng_t *rng);
 typedef struct den_work den_work;
 den_work *den_work_new(const den_config *c, const den_layout *l, int64_t max_b);
 void den_work_free(den_work *w);
+/* The version of the weights the next passes use: callers change it
+ * whenever the parameters change (diffuse: each Adam step; augment: each
+ * denoiser), which lets the products keep their bf16 copies of the weights
+ * in between (gemm_run_weights). */
+void den_work_weights(den_work *w, uint64_t version);
 
 /* Forward pass of b rows x ([b x I]) at steps t[b]; returns out [b x I]
  * (owned by w).  keep_mask: NULL for no dropout, else [b x I] of 0 or
@@ -79,8 +84,9 @@ void den_backward(const den_config *c, const den_layout *l, const float *params,
  * features (both constant):
  *   sum_u w_t mean_i (x0 - out)^2 / count + e_loss sum_u mean_k (out F - x0 E)^2 / count
  * count is the batch size the means are over (a batch may be processed in
- * chunks).  Writes dout [b x I] = d loss / d out, and per-row diff[b] and
- * gc[b].  scratch: [2 b d] floats. */
+ * chunks).  Writes dout [b x I] = d loss / d out, and the per-row terms
+ * diff[b] and gc[b] (both required).  scratch: [2 b d] floats.  Rows run in
+ * parallel; the result does not depend on the number of threads. */
 double den_loss(const den_schedule *s, const float *x0, const ts_csr *R, const int32_t *rows, const int32_t *t,
                 int64_t b, const float *out, const float *E, const float *F, int64_t d, double e_loss,
                 int64_t count, float *dout, double *diff, double *gc, float *scratch);

@@ -46,7 +46,7 @@ double rec_reg(const float *e, int64_t n, int64_t d, double reg, float *ge)
 
 struct rec_cl_work {
     int64_t max_b, max_r, block;
-    int unpacked;          /* d = 64: the backward products by dn_n64.c */
+    int unpacked;          /* d = 64: the backward products by dn_n64.c (OpenBLAS engine only) */
     float *an, *anorm;     /* [b x d], [b]  normalised picked rows of A */
     float *bn, *bnorm;     /* [R x d], [R]  normalised rows of B */
     float *s;              /* [block x R]   one block's logits, then their gradient */
@@ -62,7 +62,8 @@ rec_cl_work *rec_cl_work_new(int64_t max_b, int64_t max_r, int64_t d)
     w->max_b = max_b;
     w->max_r = max_r;
     w->block = REC_CL_BLOCK;
-    w->unpacked = 1;
+    /* dn_n64.c beats OpenBLAS's sgemm at these shapes, not oneDNN (cl-bench) */
+    w->unpacked = gemm_stats_get().engine == GEMM_OPENBLAS;
     int64_t rows = max_b < REC_CL_MAX_BLOCK ? max_b : REC_CL_MAX_BLOCK;
     w->an = ts_alloc((size_t)(max_b * d) * 4);
     w->anorm = ts_alloc((size_t)max_b * 4);

@@ -1,7 +1,6 @@
 /* cli.c: option parsing, usage tables, input bags, atomic output and
  * die()-style errors shared by every stage. */
 #include "cli/cli.h"
-#include "kernels/gemm.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -448,22 +447,4 @@ void cli_close(cli_stage *c, ts_writer *w, const ts_bag *bag)
     cli_written = NULL;
     cli_nwritten = cli_capwritten = 0;
     if (st < 0) cli_die("writing %s", err);
-}
-
-void cli_gemm_setup(const char *precision)
-{
-    char err[256];
-    if (gemm_setup(NULL, precision, err, sizeof err) < 0) cli_usage_error("%s", err);
-}
-
-const char *cli_gemm_json(void)
-{
-    static char buf[192];
-    gemm_stats g = gemm_stats_get();
-    snprintf(buf, sizeof buf,
-             "\"gemm\": \"%s\", \"precision\": \"%s\", \"gemm_gflop\": %.1f, \"gemm_seconds\": %.3f, "
-             "\"gemm_fallbacks\": %lld",
-             gemm_engine_name(g.engine), gemm_precision_name(g.precision), g.flops / 1e9, g.seconds,
-             (long long)g.fallbacks);
-    return buf;
 }

@@ -64,8 +64,9 @@ static double loss_at(const float *p, float *grad)
     static den_work *w;
     if (!w) w = den_work_new(&dc, &lay, B);
     float dout[B * I], scratch[2 * B * D];
+    double diff[B], gc[B];
     const float *out = den_forward(&dc, &lay, p, w, xt, t, B, mask);
-    double loss = den_loss(&sch, x0, &R, rows, t, B, out, E, F, D, eloss, B, dout, NULL, NULL, scratch);
+    double loss = den_loss(&sch, x0, &R, rows, t, B, out, E, F, D, eloss, B, dout, diff, gc, scratch);
     if (grad) den_backward(&dc, &lay, p, w, dout, B, grad);
     return loss;
 }

@@ -201,6 +201,36 @@ static void check_dispatch(void)
            gemm_onednn_usable());
 }
 
+/* gemm_run_weights in bf16 on oneDNN: the same bits as gemm_run while the
+ * weights stand, the new weights' product after a new version, and after
+ * new values at the same address and version (the sampled values differ) */
+static void check_weights(void)
+{
+    int64_t M = 64, N = 300, K = 500;              /* W [N x K] as x W^T: K x N = 150,000 >= the cache's minimum */
+    float *A = malloc((size_t)(M * K) * 4), *W = malloc((size_t)(N * K) * 4);
+    float *C1 = malloc((size_t)(M * N) * 4), *C2 = malloc((size_t)(M * N) * 4);
+    if (!A || !W || !C1 || !C2) { fprintf(stderr, "out of memory\n"); exit(1); }
+    for (int64_t i = 0; i < M * K; i++) A[i] = uniform();
+    char err[64];
+    gemm_setup("onednn", "bf16", err, sizeof err);
+    int ok = 1;
+    for (int round = 0; round < 3; round++) {
+        if (round > 0) for (int64_t i = 0; i < N * K; i++) W[i] = uniform();
+        else for (int64_t i = 0; i < N * K; i++) W[i] = uniform();
+        uint64_t version = round == 2 ? 1 : (uint64_t)round;   /* round 2: new values, version kept */
+        for (int rep = 0; rep < 2; rep++) {              /* rep 1: from the kept copy */
+            gemm_run_weights(0, 1, M, N, K, 1, A, K, W, K, version, 0, C1, N);
+            gemm_run(0, 1, M, N, K, 1, A, K, W, K, 0, C2, N);
+            ok &= !memcmp(C1, C2, (size_t)(M * N) * 4);
+        }
+    }
+    checks++; failed += !ok;
+    printf("%s onednn bf16 weights kept between versions give gemm_run's bits, and follow new versions and values\n",
+           ok ? "ok  " : "FAIL");
+    gemm_setup(NULL, "f32", err, sizeof err);
+    free(A); free(W); free(C1); free(C2);
+}
+
 /* out [b x m] = tanh(x [b x n] W1^T) W2^T, W1 [h x n], W2 [m x h] */
 static void check_mlp(int64_t b, int64_t n, int64_t h, int64_t m)
 {
@@ -267,6 +297,7 @@ int main(void)
     };
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) check_shape(&shapes[i]);
     check_mlp(64, 700, 100, 300);
+    check_weights();
     printf("gemm-check: %d checks, %d failed\n", checks, failed);
     return failed ? 1 : 0;
 }
