@@ -61,39 +61,43 @@ void dn_normalize_rows_backward(const float *y, const float *norm, const float *
  * k is rounded by adding 1.5 * 2^23, which leaves it in the low bits of
  * that sum; 2^k is built from those bits with unsigned arithmetic, never
  * by converting a float to int, so a NaN (which passes the clamps) has no
- * undefined behaviour on the way and comes out as NaN through r and p. */
+ * undefined behaviour on the way and comes out as NaN through r and p.
+ * dn_exp_one is the body of the vectorised loops below, inlined into each
+ * so that it vectorises with them. */
+static inline __attribute__((always_inline)) float dn_exp_one(float v)
+{
+    v = v < -87.3f ? -87.3f : v;                 /* two plain selects: the loop vectorises */
+    v = v > 88.7f ? 88.7f : v;
+    float t = v * 1.44269504088896341f + 12582912.0f; /* 12582912 + k, k = round(v / ln2) */
+    float k = t - 12582912.0f;
+    float r = v - k * 0.693145751953125f;          /* ln2 split in two */
+    r = r - k * 1.428606765330187e-06f;
+    float p = 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    uint32_t tb;
+    memcpy(&tb, &t, 4);
+    uint32_t bits = (tb + 127u) << 23;            /* 2^k: the sum's low bits are k (-126..128), mod 2^9 */
+    float scale;
+    memcpy(&scale, &bits, 4);
+    return p * scale;
+}
+
 DN_CLONES
 static void dn_exp_block(const float *x, float *y, int64_t n)
 {
-    for (int64_t i = 0; i < n; i++) {
-        float v = x[i];
-        v = v < -87.3f ? -87.3f : v;             /* two plain selects: the loop vectorises */
-        v = v > 88.7f ? 88.7f : v;
-        float t = v * 1.44269504088896341f + 12582912.0f; /* 12582912 + k, k = round(v / ln2) */
-        float k = t - 12582912.0f;
-        float r = v - k * 0.693145751953125f;      /* ln2 split in two */
-        r = r - k * 1.428606765330187e-06f;
-        float p = 1.0f / 720;
-        p = p * r + 1.0f / 120;
-        p = p * r + 1.0f / 24;
-        p = p * r + 1.0f / 6;
-        p = p * r + 0.5f;
-        p = p * r + 1.0f;
-        p = p * r + 1.0f;
-        uint32_t tb;
-        memcpy(&tb, &t, 4);
-        uint32_t bits = (tb + 127u) << 23;        /* 2^k: the sum's low bits are k (-126..128), mod 2^9 */
-        float scale;
-        memcpy(&scale, &bits, 4);
-        y[i] = p * scale;
-    }
+    for (int64_t i = 0; i < n; i++) y[i] = dn_exp_one(x[i]);
 }
 
 void dn_exp(const float *x, float *y, int64_t n) { dn_exp_block(x, y, n); }
 
 /* tanh of one block, vectorised: below |x| = 0.625 the Taylor series to
  * x^19 (the next term is under 1e-8 of the value there); above it
- * (1 - e) / (1 + e) with e = exp(-2|x|) by dn_exp_block's method, where
+ * (1 - e) / (1 + e) with e = exp(-2|x|) by dn_exp_one, where
  * 1 - e >= 0.71 loses nothing to cancellation.  Both are computed and one
  * is selected, so the loop has no branch. */
 DN_CLONES
@@ -111,25 +115,7 @@ static void dn_tanh_block(float *x, int64_t n)
         p = p * z + 0.13333333333333333f;
         p = p * z - 0.3333333333333333f;
         float small = copysignf(v + v * (z * p), v);       /* keeps -0 */
-        float u = -2.0f * a;
-        u = u < -87.3f ? -87.3f : u;
-        float t = u * 1.44269504088896341f + 12582912.0f;
-        float k = t - 12582912.0f;
-        float r = u - k * 0.693145751953125f;
-        r = r - k * 1.428606765330187e-06f;
-        float q = 1.0f / 720;
-        q = q * r + 1.0f / 120;
-        q = q * r + 1.0f / 24;
-        q = q * r + 1.0f / 6;
-        q = q * r + 0.5f;
-        q = q * r + 1.0f;
-        q = q * r + 1.0f;
-        uint32_t tb;
-        memcpy(&tb, &t, 4);
-        uint32_t bits = (tb + 127u) << 23;
-        float scale;
-        memcpy(&scale, &bits, 4);
-        float e = q * scale;
+        float e = dn_exp_one(-2.0f * a);
         float large = copysignf((1.0f - e) / (1.0f + e), v);
         x[i] = a < 0.625f ? small : large;
     }

@@ -7,6 +7,9 @@
 # usage: tests/bench/epoch.sh [DATASET_DIR]
 #        (default ../shared/datasets/tiktok with the release's TikTok settings)
 # PRECISIONS='f32 bf16' by default; DIFFMM_GEMM chooses the engine as usual.
+# SYNTH_FEATS='image:128 text:128': for a dataset without feature files
+# (Baby, Sports here), random float32 features of those names and widths
+# beside links to its pickles (the timing does not depend on the values).
 set -eu
 cd "$(dirname "$0")/../.."
 data=${1:-../shared/datasets/tiktok}
@@ -14,6 +17,16 @@ data=${1:-../shared/datasets/tiktok}
 B=bin
 dir=$(mktemp -d "${TMPDIR:-/tmp}/diffmm-epoch.XXXXXX")
 trap 'rm -rf "$dir"' EXIT
+if [ -n "${SYNTH_FEATS:-}" ]; then
+    mkdir "$dir/data"
+    for f in "$data"/*.pkl; do ln -s "$(realpath "$f")" "$dir/data/"; done
+    items=$(/usr/bin/python3 -c "import pickle, sys; print(pickle.load(open(sys.argv[1], 'rb')).shape[1])" "$data/trnMat.pkl")
+    for spec in $SYNTH_FEATS; do
+        /usr/bin/python3 -c "import numpy as np, sys; np.save(sys.argv[1], np.random.default_rng(1).standard_normal((int(sys.argv[2]), int(sys.argv[3])), dtype=np.float32))" \
+            "$dir/data/${spec%%:*}_feat.npy" "$items" "${spec##*:}"
+    done
+    data=$dir/data
+fi
 rec_opts=${REC_OPTS:---trans 1 --cl-method 1 --reg 1e-4 --ssl-reg 1e-2}
 
 "$B/convert-pkl" -q "$data" | "$B/build-graph" -q --pass --zstd 0 -o "$dir/base.ts"
