@@ -24,17 +24,21 @@ const char *gemm_precision_name(gemm_precision p) { return p == GEMM_BF16 ? "bf1
 
 int gemm_setup(const char *engine, const char *precision, char *err, size_t cap)
 {
-    if (!precision || !strcmp(precision, "f32")) gemm_state.precision = GEMM_F32;
-    else if (!strcmp(precision, "bf16")) gemm_state.precision = GEMM_BF16;
+    gemm_precision p;
+    if (!precision || !strcmp(precision, "f32")) p = GEMM_F32;
+    else if (!strcmp(precision, "bf16")) p = GEMM_BF16;
     else return err_set(err, cap, "precision '%s' is neither f32 nor bf16", precision);
     if (!engine || !*engine || !strcmp(engine, "auto")) {
         const char *env = getenv("DIFFMM_GEMM");
         engine = env && *env ? env : "auto";
     }
-    if (!strcmp(engine, "openblas")) gemm_state.engine = GEMM_OPENBLAS;
-    else if (!strcmp(engine, "onednn")) gemm_state.engine = GEMM_ONEDNN;
-    else if (!strcmp(engine, "auto")) gemm_state.engine = gemm_onednn_usable() ? GEMM_ONEDNN : GEMM_OPENBLAS;
+    gemm_engine e;
+    if (!strcmp(engine, "openblas")) e = GEMM_OPENBLAS;
+    else if (!strcmp(engine, "onednn")) e = GEMM_ONEDNN;
+    else if (!strcmp(engine, "auto")) e = gemm_onednn_usable() ? GEMM_ONEDNN : GEMM_OPENBLAS;
     else return err_set(err, cap, "gemm engine '%s' is none of openblas, onednn, auto (DIFFMM_GEMM)", engine);
+    gemm_state.precision = p;                    /* only a valid pair is taken */
+    gemm_state.engine = e;
     return 0;
 }
 
