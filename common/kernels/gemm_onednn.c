@@ -8,6 +8,7 @@
 #include "kernels/gemm.h"
 
 #include <oneapi/dnnl/dnnl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,7 +37,7 @@ typedef struct {
     uint64_t stamp;                      /* last use, for eviction */
     dnnl_primitive_t prim;
     dnnl_memory_t a, b, c;
-    const char *impl;
+    char impl[64];                       /* oneDNN's name for it (its pd is gone) */
 } gemm_entry;
 
 static struct {
@@ -45,7 +46,7 @@ static struct {
     dnnl_stream_t st;
     gemm_entry cache[GEMM_CACHE];
     uint64_t clock;
-    const char *last_impl;
+    char last_impl[64];
     uint16_t *bf[2];                     /* bf16 copies of A and B */
     size_t bf_cap[2];
     gemm_wcopy w[GEMM_WCACHE];
@@ -68,7 +69,7 @@ int gemm_onednn_usable(void)
     return ((unsigned)isa & (unsigned)dnnl_cpu_isa_avx512_core) == (unsigned)dnnl_cpu_isa_avx512_core;
 }
 
-const char *gemm_onednn_impl(void) { return gx.last_impl ? gx.last_impl : "none"; }
+const char *gemm_onednn_impl(void) { return gx.last_impl[0] ? gx.last_impl : "none"; }
 
 static void gemm_entry_free(gemm_entry *e)
 {
@@ -113,7 +114,7 @@ static void gemm_entry_make(gemm_entry *e)
     if (good && dnnl_primitive_desc_create(&pd, &mmd, attr, gx.eng, NULL) == dnnl_success) {
         const char *impl = NULL;
         dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
-        e->impl = impl ? impl : "?";
+        snprintf(e->impl, sizeof e->impl, "%s", impl ? impl : "?");   /* impl lives in pd */
         /* oneDNN's reference code is orders of magnitude slower than sgemm */
         if (impl && !strstr(impl, "ref") && dnnl_primitive_create(&e->prim, pd) == dnnl_success &&
             dnnl_memory_create(&e->a, &amd, gx.eng, DNNL_MEMORY_NONE) == dnnl_success &&
@@ -219,7 +220,7 @@ static int gemm_onednn_any(int ta, int tb, int64_t M, int64_t N, int64_t K, floa
         ldb = bc;
     }
     gemm_entry *e = gemm_entry_get(ta, tb, M, N, K, lda, ldb, ldc, alpha, beta, p);
-    gx.last_impl = e->impl;
+    memcpy(gx.last_impl, e->impl, sizeof gx.last_impl);
     if (!e->ok) return -1;
     if (dnnl_memory_set_data_handle(e->a, (void *)a) != dnnl_success ||
         dnnl_memory_set_data_handle(e->b, (void *)b) != dnnl_success ||

@@ -26,8 +26,8 @@ enum { OB_F32, DN_F32, DN_BF16, NENG };
 static const char *eng_name[NENG] = {"openblas-f32", "onednn-f32", "onednn-bf16"};
 
 /* Median seconds of one product of shape s on engine `eng` (-1 when the
- * engine cannot make it). */
-static double time_gemm(const shape *s, int eng, int reps, const char **impl)
+ * engine cannot make it); oneDNN's implementation name into impl [64]. */
+static double time_gemm(const shape *s, int eng, int reps, char *impl)
 {
     int64_t M = s->M, N = s->N, K = s->K, lda = s->ta ? M : K, ldb = s->tb ? K : N;
     float *A = ts_alloc((size_t)(M * K) * 4), *B = ts_alloc((size_t)(K * N) * 4), *C = ts_alloc((size_t)(M * N) * 4);
@@ -36,18 +36,18 @@ static double time_gemm(const shape *s, int eng, int reps, const char **impl)
     for (int64_t i = 0; i < K * N; i++) B[i] = (float)((i * 104729) % 1000) * 1e-3f - 0.5f;
     double t[64], r = -1;
     gemm_precision p = eng == DN_BF16 ? GEMM_BF16 : GEMM_F32;
-    *impl = "";
+    impl[0] = 0;
     for (int k = -1; k < reps; k++) {                 /* k = -1: warm-up, makes the primitive */
         double t0 = cli_seconds();
         if (eng == OB_F32) {
             gemm_openblas(s->ta, s->tb, M, N, K, 1, A, lda, B, ldb, 0, C, N, GEMM_F32);
         } else if (gemm_onednn(s->ta, s->tb, M, N, K, 1, A, lda, B, ldb, 0, C, N, p) != 0) {
-            *impl = gemm_onednn_impl();
+            snprintf(impl, 64, "%s", gemm_onednn_impl());
             goto out;
         }
         if (k >= 0) t[k] = cli_seconds() - t0;
     }
-    if (eng != OB_F32) *impl = gemm_onednn_impl();
+    if (eng != OB_F32) snprintf(impl, 64, "%s", gemm_onednn_impl());
     qsort(t, (size_t)reps, sizeof *t, cmp);
     r = t[reps / 2];
 out:
@@ -62,9 +62,9 @@ static void group(const char *name, const shape *s, int n, int reps)
     for (int i = 0; i < n; i++) {
         double f = 2.0 * s[i].M * s[i].N * s[i].K;
         printf("  %-26s %5lld x %5lld x %5lld", s[i].what, (long long)s[i].M, (long long)s[i].K, (long long)s[i].N);
-        const char *impl = "", *impl_bf = "";
+        char impl[64] = "", impl_bf[64] = "", scratch[64];
         for (int e = 0; e < NENG; e++) {
-            double t = time_gemm(&s[i], e, reps, e == DN_BF16 ? &impl_bf : &impl);
+            double t = time_gemm(&s[i], e, reps, e == DN_BF16 ? impl_bf : e == DN_F32 ? impl : scratch);
             if (t > 0) printf("  %7.1f", f / t / 1e9);
             else printf("  %7s", "-");
             secs[e] += t > 0 ? t : 1e30;
