@@ -148,25 +148,28 @@ static gemm_entry *gemm_entry_get(int ta, int tb, int64_t M, int64_t N, int64_t 
     return e;
 }
 
-/* x stored rows x cols (row length ld) into scratch `which` as compact bf16 */
-static const uint16_t *gemm_bf16_copy(int which, const float *x, int64_t rows, int64_t cols, int64_t ld)
+/* x stored rows x cols (row length ld) as compact bf16 into *buf, grown
+ * (and *cap with it) when too small; NULL when memory runs out. */
+static const uint16_t *gemm_bf16_into(uint16_t **buf, size_t *cap, const float *x, int64_t rows, int64_t cols,
+                                      int64_t ld)
 {
     size_t need = (size_t)(rows * cols);
-    if (need > gx.bf_cap[which]) {
-        free(gx.bf[which]);
-        gx.bf[which] = ts_alloc(need * sizeof(uint16_t));
-        gx.bf_cap[which] = gx.bf[which] ? need : 0;
-        if (!gx.bf[which]) return NULL;
+    if (need > *cap) {
+        free(*buf);
+        *buf = ts_alloc_uninit(need * sizeof(uint16_t));     /* overwritten below */
+        *cap = *buf ? need : 0;
+        if (!*buf) return NULL;
     }
-    if (ld == cols) gemm_to_bf16(x, gx.bf[which], rows * cols);
-    else for (int64_t i = 0; i < rows; i++) gemm_to_bf16(x + i * ld, gx.bf[which] + i * cols, cols);
-    return gx.bf[which];
+    if (ld == cols) gemm_to_bf16(x, *buf, rows * cols);
+    else for (int64_t i = 0; i < rows; i++) gemm_to_bf16(x + i * ld, *buf + i * cols, cols);
+    return *buf;
 }
 
 static void gemm_wsample(const float *x, int64_t rows, int64_t cols, int64_t ld, float *out)
 {
     for (int k = 0; k < GEMM_WSAMPLES; k++) {
-        int64_t i = (rows - 1) * k / (GEMM_WSAMPLES - 1), j = (cols - 1) * ((k * 5) % GEMM_WSAMPLES) / (GEMM_WSAMPLES - 1);
+        int64_t i = (rows - 1) * k / (GEMM_WSAMPLES - 1);
+        int64_t j = (cols - 1) * ((k * 5) % GEMM_WSAMPLES) / (GEMM_WSAMPLES - 1);
         out[k] = x[i * ld + j];
     }
 }
@@ -188,15 +191,7 @@ static const uint16_t *gemm_weights_bf16(const float *x, int64_t rows, int64_t c
         }
         if (c->stamp < slot->stamp) slot = c;
     }
-    size_t need = (size_t)(rows * cols);
-    if (need > slot->cap) {
-        free(slot->bf);
-        slot->bf = ts_alloc(need * sizeof(uint16_t));
-        slot->cap = slot->bf ? need : 0;
-        if (!slot->bf) { slot->stamp = 0; return NULL; }
-    }
-    if (ld == cols) gemm_to_bf16(x, slot->bf, rows * cols);
-    else for (int64_t i = 0; i < rows; i++) gemm_to_bf16(x + i * ld, slot->bf + i * cols, cols);
+    if (!gemm_bf16_into(&slot->bf, &slot->cap, x, rows, cols, ld)) { slot->stamp = 0; return NULL; }
     slot->src = x; slot->rows = rows; slot->cols = cols; slot->ld = ld; slot->version = version;
     memcpy(slot->sample, sample, sizeof sample);
     slot->stamp = ++gx.clock;
@@ -212,9 +207,10 @@ static int gemm_onednn_any(int ta, int tb, int64_t M, int64_t N, int64_t K, floa
     const void *a = A, *b = B;
     if (p == GEMM_BF16) {                        /* compact bf16 copies, as stored */
         int64_t ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
-        if (!(a = gemm_bf16_copy(0, A, ar, ac, lda))) return -1;
+        if (!(a = gemm_bf16_into(&gx.bf[0], &gx.bf_cap[0], A, ar, ac, lda))) return -1;
         weights &= br * bc >= GEMM_WMIN;
-        b = weights ? gemm_weights_bf16(B, br, bc, ldb, version) : gemm_bf16_copy(1, B, br, bc, ldb);
+        b = weights ? gemm_weights_bf16(B, br, bc, ldb, version)
+                    : gemm_bf16_into(&gx.bf[1], &gx.bf_cap[1], B, br, bc, ldb);
         if (!b) return -1;
         lda = ac;
         ldb = bc;
