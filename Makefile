@@ -170,6 +170,11 @@ demo: all
 	@$(RUNMK) DATASET=demo summary
 	@$(RUNMK) DATASET=demo VARIANT=lightgcn summary
 
+# make sweep DATASET=tiktok SEEDS='421 7 1' VARIANTS='diffmm nodiff ...' [NAME=value...]:
+# every run its own target (make -j, SUBMIT=...), then one table per dataset
+sweep: all
+	+@$(MAKE) --no-print-directory -f pipelines/sweep.mk sweep
+
 # make plot [DATASET=tiktok] [VARIANT=...] [SEED=...]: the run's curves to a PNG
 plot: all
 	@scripts/deps.sh plot
@@ -180,6 +185,6 @@ plot: all
 ablation-%: all
 	+@$(RUNMK) DATASET=$* ablation
 
-.PHONY: all test bench clean tiktok baby sports demo plot fuzz fuzz-build fuzz-corpus
+.PHONY: all test bench clean tiktok baby sports demo plot sweep fuzz fuzz-build fuzz-corpus
 .SECONDARY:
 -include $(LIBOBJ:.o=.d) $(CLIOBJ:.o=.d) $(patsubst stages/%.c,$(B)/stages/%.d,$(wildcard stages/*.c)) $(wildcard build/fuzz/*.d build/fuzz/obj/*/*.d)

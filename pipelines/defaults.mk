@@ -29,3 +29,6 @@ CL_METHOD      ?= 0
 # not the release's: the inputs of the dense products (f32, or bf16 with f32
 # sums; common/kernels/gemm.h)
 PRECISION      ?= f32
+# not the release's: users per reverse-process batch in augment (memory; with
+# SAMPLING_NOISE its noise is drawn per batch) and so the unit SHARDS splits
+AUGMENT_BATCH  ?= 1024

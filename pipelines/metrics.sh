@@ -5,17 +5,20 @@
 # augment (prefixed train_ / diffuse_ / augment_; each has the stage's
 # "seconds"), and evaluate_seconds, the two evaluations' time together
 # (from evaluate.log).
-# usage: metrics.sh BIN EPOCH_DIR [with-diffusion]
+# (feature-graph's log instead of diffuse's and augment's for simgraph)
+# usage: metrics.sh BIN EPOCH_DIR [diffusion|simgraph]
 set -eu
 bin=$1 d=$2 diff=${3:-}
 e=${d%/}; e=${e##*/e}
 flat() { sed -e 's/^{//' -e 's/}$//' -e "s/\"\([a-z/@0-9_]*\)\":/\"$1\1\":/g"; }
 # a stage's log line without the keys the line has already
-log() { sed 's/"stage": "[a-z]*", //; s/"epoch": [0-9]*, //' | flat "$1"; }
+log() { sed 's/"stage": "[a-z-]*", //; s/"epoch": [0-9]*, //' | flat "$1"; }
 line="{\"epoch\": $e, $(flat test_ < "$d/test.json")"
 [ -s "$d/val.json" ] && line="$line, $(flat val_ < "$d/val.json")"
 line="$line, $("$bin/inspect" --print log/train "$d/train.ts" | log train_)"
-if [ -n "$diff" ]; then
+if [ "$diff" = simgraph ]; then
+    line="$line, $("$bin/inspect" --print log/feature-graph "$d/augment.ts" | log feature_graph_)"
+elif [ -n "$diff" ]; then
     # diffuse's log from its sidecar file (the last line: a re-run appends)
     line="$line, $(tail -n 1 "$d/diffuse.log" | log diffuse_)"
     line="$line, $("$bin/inspect" --print log/augment "$d/augment.ts" | log augment_)"

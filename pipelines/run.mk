@@ -12,8 +12,13 @@
 #   e<e>/metrics.json <- test.json, val.json and the stages' logs, joined
 #   e<e>/listed, pruned: metrics.jsonl updated, state before e-1 removed
 # Variants: diffmm (all of it), nodiff (no diffuse/augment: graph/ui stands
-# in for the modality graphs), nocl (no contrastive loss), lightgcn (no
-# features at all).  MODALITIES=image keeps only those feature files.
+# in for the modality graphs), nocl (no contrastive loss), simgraph
+# (feature-graph in place of diffuse | augment: the modality graphs from
+# feature similarity), lightgcn (no features at all).  MODALITIES=image
+# keeps only those feature files.
+# SHARDS=n splits each epoch's augment into n jobs (augment --shard i/n,
+# then augment --merge): the same bytes as one augment, so the run folder
+# does not change with it.
 
 MAKEFLAGS += --no-builtin-rules
 DATASET ?= demo
@@ -36,11 +41,20 @@ ifeq ($(VARIANT),nocl)
 SSL_REG  := 0
 endif
 DIFFUSION := $(if $(filter diffmm nocl,$(VARIANT)),yes,)
+SIMGRAPH  := $(if $(filter simgraph,$(VARIANT)),yes,)
+GRAPHS    := $(DIFFUSION)$(SIMGRAPH)
+SHARDS    ?= 1
+ifeq ($(filter diffmm nodiff nocl simgraph lightgcn,$(VARIANT)),)
+$(error VARIANT=$(VARIANT): not one of diffmm nodiff nocl simgraph lightgcn)
+endif
+ifeq ($(shell [ "$(SHARDS)" -ge 1 ] 2>/dev/null && echo ok),)
+$(error SHARDS=$(SHARDS): must be a whole number of jobs, 1 or more)
+endif
 
 # the run folder: variant, seed and every parameter set on the command line
 PARAMS     := LR BATCH REG LATDIM GNN_LAYER SSL_REG TEMP KEEP_RATE DIMS D_EMB_SIZE NORM STEPS NOISE_SCALE \
               NOISE_MIN NOISE_MAX SAMPLING_NOISE SAMPLING_STEPS REBUILD_K E_LOSS RIS_LAMBDA RIS_ADJ_LAMBDA TRANS \
-              CL_METHOD MODALITIES PRECISION DATA
+              CL_METHOD MODALITIES PRECISION AUGMENT_BATCH DATA
 OVERRIDDEN := $(foreach v,$(PARAMS),$(if $(filter command line,$(origin $(v))),$(v)))
 empty      :=
 space      := $(empty) $(empty)
@@ -59,7 +73,7 @@ DIFFUSE_OPTS = --seed $(SEED) --lr $(LR) --batch $(BATCH) --latdim $(LATDIM) --t
                --noise-min $(NOISE_MIN) --noise-max $(NOISE_MAX) --e-loss $(E_LOSS) \
                --precision $(PRECISION)
 AUGMENT_OPTS = --seed $(SEED) --keep-rate $(KEEP_RATE) --rebuild-k $(REBUILD_K) --sampling-steps $(SAMPLING_STEPS) \
-               --sampling-noise $(SAMPLING_NOISE) --precision $(PRECISION)
+               --sampling-noise $(SAMPLING_NOISE) --precision $(PRECISION) --batch $(AUGMENT_BATCH)
 
 .PHONY: run epochs summary
 run: $(R)/summary.txt
@@ -89,7 +103,7 @@ endif
 endif
 $(R)/base.ts: | $(INPUTS)
 	@test -f "$(DATA)/trnMat.pkl" || { echo "run.mk: no $(DATA)/trnMat.pkl: set DATA to a dataset folder in the release's layout" >&2; exit 1; }
-	@if [ -n "$(filter diffmm nocl nodiff,$(VARIANT))" ] && [ -z "$(MODS)" ]; then \
+	@if [ -n "$(filter diffmm nocl nodiff simgraph,$(VARIANT))" ] && [ -z "$(MODS)" ]; then \
 	    echo "run.mk: $(DATASET): no feature files (<modality>_feat.npy) in $(DATA): DiffMM needs item features." >&2; \
 	    echo "run.mk: add them to $(DATA), or run the LightGCN baseline: make $(DATASET) VARIANT=lightgcn" >&2; exit 1; fi
 	@mkdir -p $(@D)
@@ -115,12 +129,31 @@ $(R)/e%/diffuse.ts: $(R)/base.ts $$(call prev_done,$$*)
 	$(SUBMIT) $(BIN)/diffuse -q $(R)/base.ts $(call prev_state,$*,diffuse.ts) $(call prev_state,$*,train.ts) \
 	    $(DIFFUSE_OPTS) --zstd 0 --log $(@D)/diffuse.log -o $@
 
+ifneq ($(SIMGRAPH),)
+# the similarity-graph variant: no denoisers, the graphs from the features
+$(R)/e%/augment.ts: $(R)/base.ts $$(call prev_done,$$*)
+	@mkdir -p $(@D)
+	$(SUBMIT) $(BIN)/feature-graph -q $(R)/base.ts --epoch $* --seed $(SEED) --keep-rate $(KEEP_RATE) \
+	    --rebuild-k $(REBUILD_K) -o $@
+else ifeq ($(SHARDS),1)
 $(R)/e%/augment.ts: $(R)/base.ts $(R)/e%/diffuse.ts
 	$(SUBMIT) $(BIN)/augment -q $(R)/base.ts $(@D)/diffuse.ts $(AUGMENT_OPTS) -o $@
+else
+# one job per shard of users, then the merge into the same graph records
+SHARD_LIST  := $(shell seq 0 $$(($(SHARDS) - 1)))
+shard_files  = $(foreach i,$(SHARD_LIST),$(1)/augment-$(i)of$(SHARDS).ts)
+define shard_rule
+$(R)/e%/augment-$(1)of$(SHARDS).ts: $(R)/base.ts $(R)/e%/diffuse.ts
+	$$(SUBMIT) $(BIN)/augment -q $(R)/base.ts $$(@D)/diffuse.ts $(AUGMENT_OPTS) --shard $(1)/$(SHARDS) --zstd 0 -o $$@
+endef
+$(foreach i,$(SHARD_LIST),$(eval $(call shard_rule,$(i))))
+$(R)/e%/augment.ts: $(R)/base.ts $$(call shard_files,$(R)/e$$*)
+	$(SUBMIT) $(BIN)/augment -q --merge $(R)/base.ts $(call shard_files,$(@D)) $(AUGMENT_OPTS) -o $@
+endif
 
-$(R)/e%/train.ts: $(R)/base.ts $(if $(DIFFUSION),$(R)/e%/augment.ts) $$(call prev_done,$$*)
+$(R)/e%/train.ts: $(R)/base.ts $(if $(GRAPHS),$(R)/e%/augment.ts) $$(call prev_done,$$*)
 	@mkdir -p $(@D)
-	$(SUBMIT) $(BIN)/train -q $(R)/base.ts $(if $(DIFFUSION),$(@D)/augment.ts) $(call prev_state,$*,train.ts) \
+	$(SUBMIT) $(BIN)/train -q $(R)/base.ts $(if $(GRAPHS),$(@D)/augment.ts) $(call prev_state,$*,train.ts) \
 	    $(TRAIN_OPTS) -o $@
 
 $(R)/e%/test.json: $(R)/base.ts $(R)/e%/train.ts
@@ -131,7 +164,7 @@ $(R)/e%/val.json: $(R)/base.ts $(R)/e%/train.ts
 
 # the epoch's line of metrics.jsonl: both evaluations and the stages' logs
 $(R)/e%/metrics.json: $(R)/e%/test.json $(if $(HAS_VAL),$(R)/e%/val.json)
-	@pipelines/metrics.sh $(BIN) $(@D) $(DIFFUSION) > $@.tmp && mv $@.tmp $@
+	@pipelines/metrics.sh $(BIN) $(@D) $(if $(DIFFUSION),diffusion,$(if $(SIMGRAPH),simgraph)) > $@.tmp && mv $@.tmp $@
 	@pipelines/summary.sh $@ "$(DATASET) $(RUN)" --epochs
 
 # ---- after epoch e: metrics.jsonl lists epochs 0..e, older state goes ----
@@ -142,7 +175,7 @@ $(R)/e%/listed: $(R)/e%/metrics.json
 
 # the large state of every epoch before e-1 (e's successor still reads e)
 $(R)/e%/pruned: $(R)/e%/metrics.json
-	@for d in $(R)/e*/; do n=$${d%/}; n=$${n##*/e}; [ "$$n" -ge $$(($* - 1)) ] || rm -f $$d/diffuse.ts $$d/augment.ts $$d/train.ts; done
+	@for d in $(R)/e*/; do n=$${d%/}; n=$${n##*/e}; [ "$$n" -ge $$(($* - 1)) ] || rm -f $$d/diffuse.ts $$d/augment*.ts $$d/train.ts; done
 	@touch $@
 
 # An epoch's files are intermediate (made by the pattern rules above): kept
@@ -150,7 +183,8 @@ $(R)/e%/pruned: $(R)/e%/metrics.json
 # exist.  The stamps themselves are named by the summary's rule, so a
 # missing one is always made.  (An empty .SECONDARY would make every target
 # intermediate, the stamps too, and a longer run would find nothing to do.)
-.SECONDARY: $(foreach e,$(EPOCH_LIST),$(foreach f,diffuse.ts augment.ts train.ts test.json val.json metrics.json,$(R)/e$(e)/$(f)))
+.SECONDARY: $(foreach e,$(EPOCH_LIST),$(foreach f,diffuse.ts augment.ts train.ts test.json val.json metrics.json,$(R)/e$(e)/$(f)) \
+             $(if $(filter-out 1,$(SHARDS)),$(call shard_files,$(R)/e$(e))))
 
 # ---- the summary: best validation epoch (honest) and best test epoch (the release's protocol) ----
 
@@ -180,7 +214,7 @@ $(R)/curves.png: $(R)/summary.txt
 
 # ---- ablation: every variant of this dataset, one table ----
 
-ABLATIONS := diffmm nodiff nocl $(if $(filter-out 0 1,$(words $(ALL_MODS))),$(foreach m,$(ALL_MODS),only-$(m))) lightgcn
+ABLATIONS := diffmm nodiff nocl simgraph $(if $(filter-out 0 1,$(words $(ALL_MODS))),$(foreach m,$(ALL_MODS),only-$(m))) lightgcn
 # Each variant runs under its own run-folder name (parameters set on the
 # command line, MODALITIES included, are part of it), so an ablation with
 # LR=... never reuses the default runs.  The table: runs/<dataset>/ablation-seed<S>[-overrides].md

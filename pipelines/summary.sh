@@ -14,6 +14,9 @@
 #   --epochs    one progress line per epoch: test Recall@20 and NDCG@20,
 #               and the seconds its stages took (diffuse, augment, train, evaluate)
 #   --curves    epoch, test and val Recall@20, train loss; one line per epoch (for gnuplot)
+#   --numbers   the --table figures as bare numbers for pipelines/sweep.sh:
+#               best-val epoch's test R@20 N@20 (-1 -1 without validation),
+#               best test epoch's R@20 N@20, mean test R@20, its first and last epoch
 set -eu
 awk -v title="$2" -v mode="${3:-}" -v from="${4:-0}" -v secs="${5:-}" '
 function num(key,   m) { if (match($0, "\"" key "\": [-0-9.e+]+")) { m = substr($0, RSTART, RLENGTH); sub(/.*: /, "", m); return m + 0 } return -1 }
@@ -34,15 +37,20 @@ BEGIN { best_t = -1; best_v = -1; split("diffuse_seconds augment_seconds train_s
     T[e] = sprintf("recall@20 %.4f  ndcg@20 %.4f  precision@20 %.4f", tr, num("test_ndcg@20"), num("test_precision@20"))
     S[e] = sprintf("%.4f / %.4f", tr, num("test_ndcg@20"))
     P[e] = sprintf("%.4f / %.4f / %.4f", tr, num("test_ndcg@20"), num("test_precision@20"))
-    R[e] = tr
+    R[e] = tr; N[e] = num("test_ndcg@20")
     if (tr > best_t) { best_t = tr; et = e }
     if (vr > best_v) { best_v = vr; ev = e }
 }
 END {
     if (mode == "--epochs" || mode == "--curves") exit
-    if (mode == "--table") {
+    if (mode == "--table" || mode == "--numbers") {
         lo = int(n / 5); sum = 0
         for (k = lo; k < n; k++) sum += R[k]
+        if (mode == "--numbers") {
+            printf "%s %s %.6f %.6f %.6f %d %d\n", (best_v >= 0 ? sprintf("%.6f", R[ev]) : -1),
+                   (best_v >= 0 ? sprintf("%.6f", N[ev]) : -1), R[et], N[et], sum / (n - lo), lo, n - 1
+            exit
+        }
         printf "| %s | %s | %s | %.4f (epochs %d-%d) |\n", title, (best_v >= 0 ? "epoch " ev ": " S[ev] : "no validation split"),
                "epoch " et ": " S[et], sum / (n - lo), lo, n - 1
         exit

@@ -21,12 +21,14 @@
 #   time procps bsdutils     peak memory (GNU time), pkill in the kill-and-resume tests, script(1)
 #   clang-14                 builds the libFuzzer harnesses of tests/fuzz (make fuzz; fuzz.bats in make test)
 #   libclang-rt-14-dev       clang's runtimes: libFuzzer and its ASan/UBSan (gcc's, for make SANITIZE=1, come with gcc)
+#   munge slurmctld slurmd slurm-client   a private one-node Slurm for tests/slurm.bats
+#                            (tests/tools/minislurm.sh): SUBMIT=srun, sweeps, sharded augment
 #   gnuplot-nox              make plot
 set -eu
 versions=0
 [ "${1:-}" = "--versions" ] && { versions=1; shift; }
 build="gcc make pkg-config libmsgpack-dev libopenblas-openmp-dev libzstd-dev libdnnl-dev"
-test="bats bats-support bats-assert python3 python3-numpy python3-scipy python3-msgpack zstd time procps bsdutils clang-14 libclang-rt-14-dev"
+test="bats bats-support bats-assert python3 python3-numpy python3-scipy python3-msgpack zstd time procps bsdutils clang-14 libclang-rt-14-dev munge slurmctld slurmd slurm-client"
 plot="gnuplot-nox"
 case "${1:-build}" in
     build) want="$build" ;;

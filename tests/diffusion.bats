@@ -203,3 +203,77 @@ PYEOF
     [ "$status" -eq 0 ]
     [[ "$output" == *"+-0, +-inf, NaN right"* ]]
 }
+
+@test "augment in shards (--shard i/n, --users A:B) merges to the bytes of one augment, sampling noise too" {
+    for opts in "" "--sampling-steps 2 --sampling-noise 1 --keep-rate 0.7"; do
+        augment -q "$DATA" "$D1" --batch 64 $opts --zstd 0 -o "$T/one.ts"
+        for i in 0 1 2; do augment -q "$DATA" "$D1" --batch 64 $opts --shard $i/3 -o "$T/s$i.ts"; done
+        augment -q --merge "$DATA" "$T/s2.ts" "$T/s0.ts" "$T/s1.ts" $opts --zstd 0 -o "$T/merged.ts"
+        cmp <(pick --drop log/augment --zstd 0 "$T/one.ts") <(pick --drop log/augment --zstd 0 "$T/merged.ts")
+        augment -q "$DATA" "$D1" --batch 64 $opts --users 0:128 -o "$T/u0.ts"
+        augment -q "$DATA" "$D1" --batch 64 $opts --users 128: -o "$T/u1.ts"
+        augment -q --merge "$DATA" "$T/u0.ts" "$T/u1.ts" $opts --zstd 0 -o "$T/merged2.ts"
+        cmp <(pick --drop log/augment --zstd 0 "$T/one.ts") <(pick --drop log/augment --zstd 0 "$T/merged2.ts")
+    done
+    inspect --print log/augment "$T/merged2.ts" | grep -q '"shards": 2,'
+    # a shard holds its users' chosen items, not a graph
+    run inspect "$T/u1.ts"
+    [[ "$output" == *"shard/128-300/topk/image "*"172x1"* ]] && [[ "$output" != *"graph/"* ]]
+}
+
+@test "augment --merge refuses missing, overlapping and mixed-epoch shards; --users must follow the batches" {
+    augment -q "$DATA" "$D1" --batch 64 --users 0:128 -o "$T/a.ts"
+    augment -q "$DATA" "$D1" --batch 64 --users 64:192 -o "$T/b.ts"
+    augment -q "$DATA" "$D1" --batch 64 --users 128: -o "$T/c.ts"
+    run augment -q --merge "$DATA" "$T/a.ts" -o "$T/m.ts"
+    [ "$status" -eq 1 ] && [[ "$output" == *"no shard holds user 128"* ]]
+    run augment -q --merge "$DATA" "$T/a.ts" "$T/b.ts" "$T/c.ts" -o "$T/m.ts"
+    [ "$status" -eq 1 ] && [[ "$output" == *"in two shards"* ]]
+    run augment -q --merge "$DATA" -o "$T/m.ts"
+    [ "$status" -eq 1 ] && [[ "$output" == *"no shards"* ]]
+    diffuse -q "$DATA" "$D1" --dims 64 -o "$T/d2.ts"
+    augment -q "$DATA" "$T/d2.ts" --batch 64 --users 128: -o "$T/c2.ts"
+    run augment -q --merge "$DATA" "$T/a.ts" "$T/c2.ts" -o "$T/m.ts"
+    [ "$status" -eq 1 ] && [[ "$output" == *"different epochs"* ]]
+    run augment -q --merge "$DATA" "$T/a.ts" "$T/c.ts" --rebuild-k 2 -o "$T/m.ts"
+    [ "$status" -eq 1 ] && [[ "$output" == *"wrong --rebuild-k"* ]]
+    [ ! -e "$T/m.ts" ]
+    for bad in "--users 10:64" "--users 0:100" "--users 5" "--users 0:x" "--users 200:100" "--shard 3/3" "--shard 1" \
+               "--shard 0/2 --users 0:64" "--merge --shard 0/2"; do
+        run augment -q "$DATA" "$D1" --batch 64 $bad -o "$T/x.ts"
+        [ "$status" -eq 2 ] || { echo "$bad: status $status"; false; }
+    done
+}
+
+@test "feature-graph links each user to the items closest by cosine to the mean of its training items" {
+    feature-graph -q "$DATA" --keep-rate 1 --rebuild-k 2 -o "$T/fg.ts"
+    cd "$ROOT"
+    "$PY" - "$DATA" "$T/fg.ts" <<'PYEOF'
+import sys
+import numpy as np
+sys.path.insert(0, "examples")
+from ts_read import read_stream
+d, g = read_stream(sys.argv[1]), read_stream(sys.argv[2])
+ip, ix, v, (U, I) = d["train"]
+R = np.zeros((U, I)); R[np.repeat(np.arange(U), np.diff(ip)), ix] = 1
+for m in ("image", "audio"):
+    F = d["feat/" + m].astype(np.float64)
+    M = R @ F / np.maximum(R.sum(1, keepdims=True), 1)
+    S = (M @ F.T) / np.outer(np.maximum(np.linalg.norm(M, axis=1), 1e-300), np.linalg.norm(F, axis=1))
+    gp, gx, gv, (n, _) = g["graph/" + m]
+    for u in range(U):
+        items = [c - U for c in gx[gp[u]:gp[u + 1]] if c >= U]
+        assert len(items) == 2, (m, u, items)
+        best = np.sort(S[u])[::-1][:2]
+        got = np.sort(S[u, items])[::-1]
+        assert np.allclose(got, best, rtol=1e-5, atol=1e-6), (m, u, items, got, best)
+print("ok: every user's two edges are its two most similar items")
+PYEOF
+    # the same edge dropout as augment's: about keep-rate kept, values scaled
+    feature-graph -q "$DATA" --keep-rate 0.5 --epoch 2 -o "$T/f05.ts"
+    feature-graph -q "$DATA" --keep-rate 1 --epoch 2 -o "$T/f1.ts"
+    run graphcheck "$T/f05.ts" graph/image 1 0.5 "$T/f1.ts"
+    echo "$output"; [ "$status" -eq 0 ]
+    run feature-graph -q "$DATA" --rebuild-k 0
+    [ "$status" -eq 2 ]
+}

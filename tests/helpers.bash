@@ -53,3 +53,13 @@ synthetic_data() {
     "$PY" "$ROOT/examples/make_synthetic.py" "$SYN" --users "$2" --items "$3" >/dev/null
     "$BIN/convert-pkl" -q "$SYN" | "$BIN/build-graph" -q --pass -o "$DATA"
 }
+
+# untimed FILE...: metrics lines without their timing keys (they differ run to run)
+untimed() { sed -E 's/, "(train|diffuse|augment|evaluate)_(seconds|t_[a-z]+|gemm_seconds)": [0-9.e+-]+//g' "$@"; }
+
+# outcomes FILE...: only what a run computed, per metrics line: evaluations,
+# losses, edge counts (not timings, engines or how augment was split)
+outcomes() {
+    sed -E 's/"((test|val)_[a-z@0-9_]+|train_(loss|bpr|reg|cl)|diffuse_(loss|diff|gc)\/[a-z]+|augment_edges\/[a-z]+)": ([^,}]+)/\n@\1=\5\n/g' "$@" |
+        grep '^@'
+}

@@ -17,8 +17,6 @@ runmk() {
 # no_state DIR: an epoch folder holds only its small files (metrics, logs)
 no_state() { [ -e "$1/metrics.json" ] && ! ls "$1"/*.ts > /dev/null 2>&1; }
 
-# strip the timing keys from metrics lines (they differ run to run)
-untimed() { sed -E 's/, "(train|diffuse|augment|evaluate)_(seconds|t_[a-z]+|gemm_seconds)": [0-9.e+-]+//g' "$@"; }
 
 @test "the recipe writes every epoch's files, one metrics line per epoch and a summary" {
     run runmk EPOCHS=3 RUN=r run
@@ -126,7 +124,7 @@ untimed() { sed -E 's/, "(train|diffuse|augment|evaluate)_(seconds|t_[a-z]+|gemm
     echo "$output"
     [ "$status" -eq 0 ]
     table=$(ls "$T"/runs/demo/ablation-seed421*.md)
-    for v in diffmm nodiff nocl only-audio only-image lightgcn; do
+    for v in diffmm nodiff nocl simgraph only-audio only-image lightgcn; do
         grep -q "^| $v |" "$table" || { echo "no row for $v"; false; }
     done
 }
@@ -218,4 +216,69 @@ untimed() { sed -E 's/, "(train|diffuse|augment|evaluate)_(seconds|t_[a-z]+|gemm
     # every variant got a new folder named after the override, and its own table
     [ "$(ls "$T/runs/demo" | grep -c -- '-lr2e-3')" -eq 7 ]
     for d in $before; do [ -d "$T/runs/demo/$d" ]; done
+}
+
+@test "the similarity-graph variant makes the modality graphs with feature-graph, without diffusion" {
+    run runmk EPOCHS=2 VARIANT=simgraph RUN=sim run
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ ! -e "$T/runs/demo/sim/e1/diffuse.ts" ]
+    run inspect "$T/runs/demo/sim/e1/augment.ts"
+    [[ "$output" == *"graph/audio"*"graph/image"*"log/feature-graph"* ]]
+    grep -q '"feature_graph_edges/image": [1-9]' "$T/runs/demo/sim/e1/metrics.json"
+    # each epoch draws its own edge dropout
+    ! cmp -s <(pick --only graph/image --zstd 0 "$T/runs/demo/sim/e0/augment.ts") \
+             <(pick --only graph/image --zstd 0 "$T/runs/demo/sim/e1/augment.ts")
+}
+
+@test "SHARDS=2 and 3 split augment into jobs whose merge is byte-identical to one augment" {
+    runmk EPOCHS=2 AUGMENT_BATCH=64 RUN=one epochs
+    for n in 2 3; do
+        runmk EPOCHS=2 AUGMENT_BATCH=64 RUN=s$n SHARDS=$n epochs
+        ls "$T/runs/demo/s$n/e1/augment-$((n - 1))of$n.ts"
+        cmp <(pick --drop log/augment --zstd 0 "$T/runs/demo/one/e1/augment.ts") \
+            <(pick --drop log/augment --zstd 0 "$T/runs/demo/s$n/e1/augment.ts")
+        diff <(outcomes "$T/runs/demo/one/metrics.jsonl") <(outcomes "$T/runs/demo/s$n/metrics.jsonl")
+        grep -q "\"augment_shards\": $n," "$T/runs/demo/s$n/e1/metrics.json"
+    done
+    # SHARDS is not part of the run folder's name: the results are the same
+    [ "$(runmk SHARDS=2 print-run)" = "$(runmk print-run)" ]
+    run runmk SHARDS=0 print-run
+    [ "$status" -ne 0 ] && [[ "$output" == *"SHARDS=0"* ]]
+}
+
+@test "a sweep runs every variant and seed as its own target and tabulates mean and sd over seeds" {
+    sweep() { make --no-print-directory -C "$ROOT" sweep DATASET=demo DATA="$SYN" RUNS="$T/runs" DIMS=64 EPOCHS=2 \
+                   SEEDS="5 6" VARIANTS="diffmm only-image lightgcn" "$@"; }
+    run sweep -n
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ "$(grep -c 'pipelines/run.mk.* epochs$' <<< "$output")" -eq 6 ]
+    [[ "$output" == *"VARIANT=diffmm MODALITIES=image SEED=6 epochs"* ]]
+    [ ! -e "$T/runs/demo" ]
+    run sweep -j2
+    echo "$output"
+    [ "$status" -eq 0 ]
+    table=$(ls "$T"/runs/demo/sweep-*.md)
+    # the table against the runs' own metrics, recomputed here
+    "$PY" - "$table" "$T/runs/demo" <<'PYEOF'
+import json, statistics, sys, glob
+table, runs = sys.argv[1], sys.argv[2]
+rows = {l.split("|")[1].strip(): [c.strip() for c in l.split("|")[2:-1]] for l in open(table) if l.startswith("| ") and "variant" not in l}
+for v, pat in [("diffmm", "diffmm-seed{}-dims64-datasyn"), ("only-image", "diffmm-seed{}-dims64-modalitiesimage-datasyn"),
+               ("lightgcn", "lightgcn-seed{}-dims64-datasyn")]:
+    best_val, mean = [], []
+    for seed in (5, 6):
+        m = [json.loads(l) for l in open(f"{runs}/{pat.format(seed)}/metrics.jsonl")]
+        assert len(m) == 2
+        e = max(range(2), key=lambda i: (m[i]["val_recall@20"], -i))
+        best_val.append(m[e]["test_recall@20"])
+        mean.append(sum(x["test_recall@20"] for x in m) / 2)
+    r = rows[v]
+    assert r[0] == "2", r
+    want = f"{statistics.mean(best_val):.4f} +- {statistics.stdev(best_val):.4f}"
+    assert r[1] == want, (v, r[1], want)
+    assert r[5].startswith(f"{statistics.mean(mean):.4f} +- {statistics.stdev(mean):.4f}"), (v, r[5])
+print("table ok")
+PYEOF
 }

@@ -17,7 +17,6 @@ runmk() {
          DIMS=16 LATDIM=8 EPOCHS=3 "$@"
 }
 
-untimed() { sed -E 's/, "(train|diffuse|augment|evaluate)_(seconds|t_[a-z]+|gemm_seconds)": [0-9.e+-]+//g' "$@"; }
 
 # the model records of a run's last epoch, as name and checksum lines
 model_of() { inspect "$1/e2/train.ts" | awk '$1 ~ /^(model|adam|emb)\// { print $1, $NF }'; }

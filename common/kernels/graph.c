@@ -168,3 +168,19 @@ void graph_dropout(ts_csr *G, double keep, rng_t *rng)
     G->indptr[G->rows] = w;
     G->nnz = w;
 }
+
+int graph_regenerated(int64_t users, int64_t items, int k, const int32_t *top, double keep, uint64_t seed,
+                      int64_t epoch, int modality, ts_csr *out)
+{
+    int64_t n = users * k;
+    int32_t *u = malloc((size_t)(n > 0 ? n : 1) * sizeof *u);   /* [users x k] each edge's user */
+    if (!u) return -1;
+    for (int64_t e = 0; e < n; e++) u[e] = (int32_t)(e / k);
+    int rc = graph_normalized(users, items, n, u, top, out);
+    free(u);
+    if (rc < 0) return -1;
+    rng_t rng;
+    rng_seed(&rng, seed, rng_stream(RNG_EDGE_DROP, epoch, modality, 0));
+    graph_dropout(out, keep, &rng);
+    return 0;
+}

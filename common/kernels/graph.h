@@ -40,4 +40,17 @@ int graph_from_interactions(const ts_csr *R, ts_csr *out);
  * every entry. */
 void graph_dropout(ts_csr *G, double keep, rng_t *rng);
 
+/* A regenerated modality graph (augment, feature-graph; ALGORITHM.md
+ * section 7): the edges (u, top[u * k + j]) for every user u < users and
+ * j < k, normalised as graph_normalized does, then graph_dropout with
+ * probability keep drawn from the stream (RNG_EDGE_DROP, epoch, modality)
+ * of seed.  So the graph depends only on the chosen items, whichever
+ * process, shard or stage chose them.
+ *   top  [users x k] item ids, 0 <= id < items
+ *   out  (users+items) x (users+items) csr
+ * Returns 0, or -1 as graph_normalized does (an id out of range, too many
+ * nodes, out of memory). */
+int graph_regenerated(int64_t users, int64_t items, int k, const int32_t *top, double keep, uint64_t seed,
+                      int64_t epoch, int modality, ts_csr *out);
+
 #endif

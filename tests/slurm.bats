@@ -1,0 +1,69 @@
+#!/usr/bin/env bats
+# slurm.bats: the recipes through a real Slurm (issue 13): a private
+# one-node cluster on loopback (tests/tools/minislurm.sh: Debian's munge,
+# slurmctld, slurmd, its own key, ports and files), a sweep and a sharded
+# augment with SUBMIT=srun, each against the same work done without Slurm.
+# Never skips: scripts/deps.sh test installs the daemons, and one that does
+# not start is a failure.
+
+load helpers
+
+setup_file() {
+    export SYN="$BATS_FILE_TMPDIR/syn" CLUSTER="$BATS_FILE_TMPDIR/slurm"
+    /usr/bin/python3 "$BATS_TEST_DIRNAME/../examples/make_synthetic.py" "$SYN" --users 300 --items 250 >/dev/null
+    eval "$("$BATS_TEST_DIRNAME/tools/minislurm.sh" start "$CLUSTER")"
+    export SLURM_CONF
+}
+
+teardown_file() {
+    "$BATS_TEST_DIRNAME/tools/minislurm.sh" stop "$CLUSTER"
+}
+
+# the job steps Slurm has finished so far
+steps_done() { grep -c '_job_complete: JobId=[0-9]* done' "$CLUSTER/log/slurmctld.log" || true; }
+
+SUBMIT_SRUN='srun --quiet --cpus-per-task=1 --mem=0'
+
+@test "the private cluster runs a job step" {
+    run srun --quiet -n1 sh -c 'echo "job $SLURM_JOB_ID on $SLURMD_NODENAME"'
+    echo "$output"
+    [ "$status" -eq 0 ] && [[ "$output" == "job "[0-9]*" on "* ]]
+}
+
+@test "a sweep through Slurm (make -j4, SUBMIT=srun) gives the metrics of the same sweep without it" {
+    sweep() { make --no-print-directory -C "$ROOT" sweep DATASET=demo DATA="$SYN" DIMS=64 EPOCHS=2 SEEDS="1 2" \
+                   VARIANTS="diffmm nodiff" "$@"; }
+    run sweep RUNS="$T/plain"
+    [ "$status" -eq 0 ]
+    before=$(steps_done)
+    run sweep -j4 RUNS="$T/slurm" SUBMIT="$SUBMIT_SRUN"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    # every stage command was a job step: 4 runs x 2 epochs x (train, 2 evaluations), + 2 runs' diffuse and augment
+    steps=$(($(steps_done) - before))
+    echo "$steps job steps"
+    [ "$steps" -ge $((4 * 2 * 3 + 2 * 2 * 2)) ]
+    n=0
+    for d in "$T"/plain/demo/*/; do
+        r=$(basename "$d")
+        diff <(untimed "$d/metrics.jsonl") <(untimed "$T/slurm/demo/$r/metrics.jsonl")
+        n=$((n + 1))
+    done
+    [ "$n" -eq 4 ]
+    diff <(grep -v '^|---' "$T"/plain/demo/sweep-*.md) <(grep -v '^|---' "$T"/slurm/demo/sweep-*.md)
+}
+
+@test "augment split into Slurm jobs (SHARDS=2, 3) is byte-identical to one augment without Slurm" {
+    runmk() { make --no-print-directory -C "$ROOT" -f pipelines/run.mk DATASET=demo DATA="$SYN" RUNS="$T/runs" DIMS=64 \
+                   EPOCHS=1 AUGMENT_BATCH=64 "$@" epochs; }
+    runmk RUN=one
+    for n in 2 3; do
+        before=$(steps_done)
+        runmk -j3 RUN=s$n SHARDS=$n SUBMIT="$SUBMIT_SRUN"
+        # diffuse, n shards, the merge, train, two evaluations
+        [ $(($(steps_done) - before)) -ge $((n + 5)) ]
+        cmp <(pick --drop log/augment --zstd 0 "$T/runs/demo/one/e0/augment.ts") \
+            <(pick --drop log/augment --zstd 0 "$T/runs/demo/s$n/e0/augment.ts")
+        diff <(outcomes "$T/runs/demo/one/metrics.jsonl") <(outcomes "$T/runs/demo/s$n/metrics.jsonl")
+    done
+}
