@@ -183,23 +183,27 @@ no_state() { [ -e "$1/metrics.json" ] && ! ls "$1"/*.ts > /dev/null 2>&1; }
 @test "a stage killed with SIGKILL leaves a temporary file that the next write of that output removes" {
     runmk EPOCHS=1 RUN=r run > /dev/null
     r="$T/runs/demo/r"
-    # a writer that is gone (a pid no process has) and one that is alive
+    # a writer that is gone (a pid no process has), one that is alive, one
+    # of another host sharing the folder (not judged here), an older name
     sleep 30 & live=$!
     dead=$(( $(cat /proc/sys/kernel/pid_max) - 1 ))
+    h=$(uname -n)
+    echo partial > "$r/base.ts.tmp.$h.$dead"
+    echo partial > "$r/base.ts.tmp.$h.$live"
+    echo partial > "$r/base.ts.tmp.other-node.$dead"
     echo partial > "$r/base.ts.tmp.$dead"
-    echo partial > "$r/base.ts.tmp.$live"
     run pick "$r/base.ts" -o "$r/base.ts"
     kill $live
     [ "$status" -eq 0 ]
-    [ ! -e "$r/base.ts.tmp.$dead" ]
-    [ -e "$r/base.ts.tmp.$live" ]
+    [ ! -e "$r/base.ts.tmp.$h.$dead" ] && [ ! -e "$r/base.ts.tmp.$dead" ]
+    [ -e "$r/base.ts.tmp.$h.$live" ] && [ -e "$r/base.ts.tmp.other-node.$dead" ]
     # a real SIGKILL in the middle of writing (16 MB recompressed slowly), then the same command again
     "$PY" -c 'import numpy as np, sys; np.save(sys.argv[1], np.random.default_rng(1).standard_normal((2000, 2000)).astype(np.float32))' "$T/big.npy"
     convert-pkl -q feat/x="$T/big.npy" --zstd 0 -o "$T/big.ts"
     ( exec pick -q --zstd 12 "$T/big.ts" -o "$T/out.ts" ) & pid=$!
-    for i in $(seq 200); do [ -e "$T/out.ts.tmp.$pid" ] && break; sleep 0.02; done
+    for i in $(seq 200); do [ -e "$T/out.ts.tmp.$h.$pid" ] && break; sleep 0.02; done
     kill -9 $pid; wait $pid || true
-    [ -e "$T/out.ts.tmp.$pid" ]
+    [ -e "$T/out.ts.tmp.$h.$pid" ]
     [ ! -e "$T/out.ts" ]
     pick -q --zstd 1 "$T/big.ts" -o "$T/out.ts"
     [ -e "$T/out.ts" ]

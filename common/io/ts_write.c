@@ -163,10 +163,15 @@ ts_writer *ts_writer_open(const char *path, int zlevel, const char *writer)
         if (w->fd < 0) { wr_fail(w, "cannot open: %s", strerror(errno)); return w; }
     } else {
         w->path = strdup(path);
-        size_t n = strlen(path) + 32;
+        /* PATH.tmp.HOST.PID: on a folder shared by several hosts (a cluster),
+         * a leftover names the machine whose PIDs can judge it */
+        char host[65] = "";
+        if (gethostname(host, sizeof host - 1) != 0 || !host[0]) strcpy(host, "localhost");
+        for (char *h = host; *h; h++) if (*h == '/') *h = '_';
+        size_t n = strlen(path) + strlen(host) + 32;
         w->tmp = malloc(n);
         if (!w->path || !w->tmp) { ts_writer_abort(w); return NULL; }
-        snprintf(w->tmp, n, "%s.tmp.%ld", path, (long)getpid());
+        snprintf(w->tmp, n, "%s.tmp.%s.%ld", path, host, (long)getpid());
         w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
         w->own_fd = 1;
         if (w->fd < 0) {

@@ -332,10 +332,11 @@ void cli_append_line(const char *path, const char *line)
 
 /* ---- output ---- */
 
-/* Remove the temporaries "PATH.tmp.PID" that a stage killed by SIGKILL (no
- * handler runs) left beside PATH, when process PID no longer exists.  A
- * live writer's file is left alone.  PIDs are this machine's: a writer on
- * another host sharing the folder is not seen (docs/NOTES.md). */
+/* Remove the temporaries "PATH.tmp.HOST.PID" that a stage killed by SIGKILL
+ * (no handler runs) left beside PATH on this host, when process PID no
+ * longer exists (and the older "PATH.tmp.PID").  A live writer's file is
+ * left alone, and so is another host's: its PIDs cannot be judged here (a
+ * pre-empted job's leftover on a shared folder; docs/CLUSTER.md). */
 static void cli_remove_stale(const char *path)
 {
     const char *slash = strrchr(path, '/');
@@ -349,7 +350,14 @@ static void cli_remove_stale(const char *path)
     if (!d) return;
     for (struct dirent *e; (e = readdir(d));) {
         if (strncmp(e->d_name, base, bl) != 0 || strncmp(e->d_name + bl, ".tmp.", 5) != 0) continue;
-        const char *s = e->d_name + bl + 5;
+        const char *s = e->d_name + bl + 5, *dot = strrchr(s, '.');
+        if (dot) {                                   /* HOST.PID: only this host's */
+            char host[65] = "";
+            if (gethostname(host, sizeof host - 1) != 0 || !host[0]) strcpy(host, "localhost");
+            for (char *h = host; *h; h++) if (*h == '/') *h = '_';
+            if ((size_t)(dot - s) != strlen(host) || strncmp(s, host, strlen(host)) != 0) continue;
+            s = dot + 1;
+        }
         char *end;
         long pid = strtol(s, &end, 10);
         if (*s < '0' || *s > '9' || *end || pid <= 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
