@@ -67,3 +67,23 @@ SUBMIT_SRUN='srun --quiet --cpus-per-task=1 --mem=0'
         diff <(outcomes "$T/runs/demo/one/metrics.jsonl") <(outcomes "$T/runs/demo/s$n/metrics.jsonl")
     done
 }
+
+@test "examples/sbatch-sweep.sh runs a sweep as one batch job whose stages are its steps" {
+    cd "$ROOT"
+    args=(DATASET=demo DATA="$SYN" DIMS=64 EPOCHS=2 SEEDS=3 "VARIANTS=diffmm lightgcn")
+    make --no-print-directory sweep "${args[@]}" RUNS="$T/plain" > /dev/null
+    run sbatch --wait --ntasks=2 --cpus-per-task=1 --mem-per-cpu=500M --output="$T/job.log" \
+        examples/sbatch-sweep.sh "${args[@]}" RUNS="$T/batch"
+    cat "$T/job.log"
+    [ "$status" -eq 0 ]
+    grep -q "sbatch-sweep: job [0-9]* on .*2 tasks x 1 cpus" "$T/job.log"
+    for r in diffmm-seed3-dims64-datasyn lightgcn-seed3-dims64-datasyn; do
+        diff <(untimed "$T/plain/demo/$r/metrics.jsonl") <(untimed "$T/batch/demo/$r/metrics.jsonl")
+    done
+    # its stages ran as steps of the batch job: diffmm 2 epochs x (diffuse, augment,
+    # train, 2 evaluations), lightgcn 2 x (train, 2 evaluations)
+    job=$(sed -n 's/^sbatch-sweep: job \([0-9]*\) .*/\1/p' "$T/job.log")
+    steps=$(grep -c "launch task StepId=$job\.[0-9]" "$CLUSTER/log/slurmd.log")
+    echo "$steps steps"
+    [ "$steps" -ge 16 ]
+}

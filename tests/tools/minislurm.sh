@@ -64,6 +64,7 @@ munged --force --socket="$dir/munge/socket" --key-file="$dir/munge/munge.key" --
 up munged 10 sh -c "munge -S '$dir/munge/socket' -n | unmunge -S '$dir/munge/socket'"
 
 cpus=$(nproc)
+mem=$(awk '/^MemTotal:/ { m = int($2 / 1024) - 1024; print (m > 256 ? m : 256) }' /proc/meminfo)   # MB, less 1 GB
 cat > "$dir/slurm.conf" <<CONF
 # a private one-node cluster (tests/tools/minislurm.sh)
 ClusterName=diffmmtest
@@ -84,7 +85,7 @@ SlurmdLogFile=$dir/log/slurmd.log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
+SelectTypeParameters=CR_Core_Memory
 SchedulerType=sched/builtin
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
@@ -92,7 +93,7 @@ MpiDefault=none
 SwitchType=switch/none
 ReturnToService=2
 SlurmdTimeout=30
-NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus State=UNKNOWN
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 # make -j4 on a 2-core node: up to 4 job steps share each core
 PartitionName=test Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
 CONF
