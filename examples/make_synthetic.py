@@ -1,14 +1,16 @@
 #!/usr/bin/python3
 """make_synthetic.py: a small multi-modal dataset with planted structure, in
 the release's layout (trnMat.pkl, valMat.pkl, tstMat.pkl, image_feat.npy,
-audio_feat.npy), made with numpy alone.
+audio_feat.npy) or MMRec's (--format mmrec: OUTDIR/<name>.inter with
+userID, itemID, rating, timestamp, x_label, and the same feature files),
+made with numpy alone.
 
 Items belong to latent topics; each modality's features are a noisy linear
 image of the item's topic vector (so features really predict interactions);
 each user likes a few topics and interacts mostly with items from them.
 Per user, interactions are split 80/10/10 into train/val/test.
 
-usage: make_synthetic.py OUTDIR [--users N] [--items N] [--seed S]
+usage: make_synthetic.py OUTDIR [--users N] [--items N] [--seed S] [--format pkl|mmrec]
 """
 import argparse
 import os
@@ -53,6 +55,8 @@ def main():
     ap.add_argument("--per-user", type=int, default=20, help="mean interactions per user")
     ap.add_argument("--popularity", type=float, default=1.0, help="exponent on the heavy-tailed item popularity")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--format", choices=["pkl", "mmrec"], default="pkl",
+                    help="the release's pickles, or MMRec's <name>.inter (name: OUTDIR's own)")
     a = ap.parse_args()
     rng = np.random.default_rng(a.seed)
     U, I, T = a.users, a.items, a.topics
@@ -81,9 +85,17 @@ def main():
         split[idx[int(0.8 * k):int(0.9 * k)]] = 1
         split[idx[int(0.9 * k):]] = 2
     os.makedirs(a.outdir, exist_ok=True)
-    for s, name in enumerate(["trnMat.pkl", "valMat.pkl", "tstMat.pkl"]):
-        sel = split == s
-        coo_pickle(rows[sel], cols[sel], (U, I), os.path.join(a.outdir, name))
+    if a.format == "mmrec":
+        # MMRec: one tab-separated file, a header, columns it ignores beside its own
+        name = os.path.basename(os.path.normpath(a.outdir))
+        with open(os.path.join(a.outdir, name + ".inter"), "w") as f:
+            f.write("userID\titemID\trating\ttimestamp\tx_label\n")
+            for k in range(len(rows)):
+                f.write(f"{rows[k]}\t{cols[k]}\t5\t{1600000000 + k}\t{split[k]}\n")
+    else:
+        for s, name in enumerate(["trnMat.pkl", "valMat.pkl", "tstMat.pkl"]):
+            sel = split == s
+            coo_pickle(rows[sel], cols[sel], (U, I), os.path.join(a.outdir, name))
     for name, dim, noise in [("image", 32, 0.3), ("audio", 16, 0.6)]:
         proj = rng.standard_normal((T, dim))
         feat = item_vec @ proj + noise * rng.standard_normal((I, dim))

@@ -91,7 +91,18 @@ epochs: $(R)/summary.txt
 # then stops with a message.  The checksum is written before base.ts, so a
 # base.ts never exists without it (a run killed between the two has no
 # base.ts yet and makes both again); a base.ts without one is refused.
+# FORMAT: pkl (the release's trnMat.pkl, valMat.pkl, tstMat.pkl) or mmrec
+# (MMRec's <name>.inter); by default whichever DATA holds
+FORMAT  ?= $(if $(wildcard $(DATA)/trnMat.pkl),pkl,$(if $(wildcard $(DATA)/*.inter),mmrec,pkl))
+ifeq ($(FORMAT),mmrec)
+SOURCES := $(wildcard $(DATA)/*.inter)
+CONVERT  = $(BIN)/convert-mmrec -q $(DATA) $(if $(MODS),$(foreach m,$(MODS),$(DATA)/$(m)_feat.npy),--no-features)
+else ifeq ($(FORMAT),pkl)
 SOURCES := $(wildcard $(DATA)/trnMat.pkl $(DATA)/valMat.pkl $(DATA)/tstMat.pkl)
+CONVERT  = $(BIN)/convert-pkl -q $(SOURCES) $(foreach m,$(MODS),feat/$(m)=$(DATA)/$(m)_feat.npy)
+else
+$(error FORMAT=$(FORMAT): pkl (the release's pickles) or mmrec (MMRec's .inter))
+endif
 INPUTS  := $(SOURCES) $(foreach m,$(MODS),$(DATA)/$(m)_feat.npy)
 ifneq ($(wildcard $(R)/base.ts),)
 ifeq ($(wildcard $(R)/inputs.cksum),)
@@ -102,14 +113,13 @@ $(error $(R) was made from other data than $(DATA) holds now; remove the folder,
 endif
 endif
 $(R)/base.ts: | $(INPUTS)
-	@test -f "$(DATA)/trnMat.pkl" || { echo "run.mk: no $(DATA)/trnMat.pkl: set DATA to a dataset folder in the release's layout" >&2; exit 1; }
+	@test -n "$(SOURCES)" || { echo "run.mk: no $(if $(filter mmrec,$(FORMAT)),<name>.inter,trnMat.pkl) in $(DATA): set DATA to a dataset folder in the release's layout or MMRec's (FORMAT=mmrec)" >&2; exit 1; }
 	@if [ -n "$(filter diffmm nocl nodiff simgraph,$(VARIANT))" ] && [ -z "$(MODS)" ]; then \
 	    echo "run.mk: $(DATASET): no feature files (<modality>_feat.npy) in $(DATA): DiffMM needs item features." >&2; \
 	    echo "run.mk: add them to $(DATA), or run the LightGCN baseline: make $(DATASET) VARIANT=lightgcn" >&2; exit 1; fi
 	@mkdir -p $(@D)
 	@cat $(INPUTS) | cksum > $(@D)/inputs.cksum.tmp && mv $(@D)/inputs.cksum.tmp $(@D)/inputs.cksum
-	$(BIN)/convert-pkl -q $(SOURCES) $(foreach m,$(MODS),feat/$(m)=$(DATA)/$(m)_feat.npy) \
-	    | $(BIN)/build-graph -q --pass -o $@
+	$(CONVERT) | $(BIN)/build-graph -q --pass -o $@
 
 # ---- one epoch e: diffuse, augment, train, evaluate ----
 # In each rule the stem $* is the epoch number e.  Epoch e reads the state
@@ -118,7 +128,7 @@ $(R)/base.ts: | $(INPUTS)
 # e-1's state files themselves: those are deleted two epochs later, and make
 # re-walks missing intermediate files on every path that reaches them
 # (2^epochs paths when each epoch had two links back).
-HAS_VAL    := $(wildcard $(DATA)/valMat.pkl)
+HAS_VAL    := $(if $(filter mmrec,$(FORMAT)),yes,$(wildcard $(DATA)/valMat.pkl))
 $(foreach e,$(EPOCH_LIST),$(eval PREV_$(e) := $(if $(filter 0,$(e)),,$(shell expr $(e) - 1))))
 prev_state  = $(if $(PREV_$(1)),$(R)/e$(PREV_$(1))/$(2))
 prev_done   = $(if $(PREV_$(1)),$(R)/e$(PREV_$(1))/listed $(R)/e$(PREV_$(1))/pruned)

@@ -479,3 +479,21 @@ fail:
     memset(out, 0, sizeof *out);
     return -1;
 }
+
+int npy_write_f32(FILE *f, const float *x, int64_t rows, int64_t cols, char *err, size_t errlen)
+{
+    char head[128];
+    int n = snprintf(head, sizeof head, "{'descr': '<f4', 'fortran_order': False, 'shape': (%lld, %lld), }",
+                     (long long)rows, (long long)cols);
+    int total = (10 + n + 1 + 63) / 64 * 64;         /* magic, version, length, dict, '\n': a multiple of 64 */
+    int hl = total - 10;                             /* spaces pad the dict; '\n' ends it */
+    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hl & 0xff), (unsigned char)(hl >> 8)};
+    memset(head + n, ' ', (size_t)(hl - n - 1));
+    head[hl - 1] = '\n';
+    if (fwrite(pre, 1, 10, f) != 10 || fwrite(head, 1, (size_t)hl, f) != (size_t)hl ||
+        fwrite(x, 4, (size_t)(rows * cols), f) != (size_t)(rows * cols)) {
+        npy_err(err, errlen, "write failed: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}

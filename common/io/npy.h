@@ -1,4 +1,5 @@
-/* npy.h: a reader for numpy .npy files (the release's <modality>_feat.npy).
+/* npy.h: a reader for numpy .npy files (the release's <modality>_feat.npy),
+ * and a float32 writer (export-mmrec's <m>_feat.npy).
  *
  * Format versions 1, 2 and 3; dtypes f2, f4, f8, i4, i8 in little- or
  * big-endian byte order; C or Fortran order; 1-D (N -> N x 1) or 2-D shapes.
@@ -26,5 +27,10 @@ typedef struct {
  * (truncated data)").  f must be positioned at the start of the file. */
 int npy_read_f32(FILE *f, int64_t file_size, npy_matrix *out, char *err, size_t errlen);
 void npy_matrix_free(npy_matrix *m);
+
+/* Write x [rows x cols] float32 to f as a version 1.0 .npy ('<f4', C
+ * order, the header padded to 64 bytes as numpy writes it).  Returns 0, or
+ * -1 with a reason in err when the write fails. */
+int npy_write_f32(FILE *f, const float *x, int64_t rows, int64_t cols, char *err, size_t errlen);
 
 #endif
