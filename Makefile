@@ -44,7 +44,50 @@ CLIOBJ   := $(patsubst stages/cli/%.c,$(B)/stages/cli/%.o,$(wildcard stages/cli/
 TOOLS    := $(patsubst tests/tools/%.c,$(B)/tests/%,$(wildcard tests/tools/*.c))
 DEPS_OK  := build/.deps-build
 
-all: $(BINS) $(TOOLS)
+all: $(BINS) $(TOOLS) $(BINDIR)/diffmm
+
+# ---- diffmm, the one command in front of the stages (scripts/diffmm.in) ----
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+$(BINDIR)/diffmm: scripts/diffmm.in $(wildcard .git/HEAD .git/index)
+	@mkdir -p $(BINDIR)
+	sed 's|@VERSION@|$(VERSION)|' $< > $@.tmp && chmod +x $@.tmp && mv -f $@.tmp $@
+
+# man pages from each stage's -h (scripts/man.sh), and diffmm(1)
+MANPAGES := $(patsubst %,build/man/diffmm-%.1,$(STAGES)) build/man/diffmm.1
+build/man/diffmm-%.1: $(BINDIR)/% scripts/man.sh
+	@mkdir -p build/man
+	scripts/man.sh $< $(VERSION) > $@.tmp && mv $@.tmp $@
+build/man/diffmm.1: scripts/diffmm.1.in
+	@mkdir -p build/man
+	sed 's|@VERSION@|$(VERSION)|' $< > $@
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]: diffmm in bin/, the stages
+# in libexec/diffmm/, the recipes in share/diffmm/pipelines/, man pages,
+# bash completion, and a list of every file written (share/diffmm/installed)
+# that `make uninstall` removes, and nothing else.
+PREFIX  ?= /usr/local
+DEST    := $(DESTDIR)$(PREFIX)
+PIPES   := $(wildcard pipelines/*.mk pipelines/*.sh)
+install: all $(MANPAGES)
+	@set -e; d="$(DEST)"; \
+	install -d "$$d/bin" "$$d/libexec/diffmm" "$$d/share/diffmm/pipelines" "$$d/share/man/man1" \
+	    "$$d/share/bash-completion/completions"; \
+	list="bin/diffmm"; install -m 755 $(BINDIR)/diffmm "$$d/bin/diffmm"; \
+	for s in $(STAGES); do install -m 755 $(BINDIR)/$$s "$$d/libexec/diffmm/$$s"; list="$$list libexec/diffmm/$$s"; done; \
+	for f in $(PIPES); do install -m $$(test -x $$f && echo 755 || echo 644) $$f "$$d/share/diffmm/$$f"; \
+	    list="$$list share/diffmm/$$f"; done; \
+	for f in $(MANPAGES); do install -m 644 $$f "$$d/share/man/man1/"; list="$$list share/man/man1/$${f##*/}"; done; \
+	install -m 644 scripts/diffmm-completion.bash "$$d/share/bash-completion/completions/diffmm"; \
+	list="$$list share/bash-completion/completions/diffmm share/diffmm/installed"; \
+	printf '%s\n' $$list > "$$d/share/diffmm/installed"; \
+	echo "install: $$(echo $$list | wc -w) files under $$d (diffmm help: the stages)"
+
+uninstall:
+	@set -e; d="$(DEST)"; \
+	test -f "$$d/share/diffmm/installed" || { echo "uninstall: nothing installed under $$d (no share/diffmm/installed)" >&2; exit 1; }; \
+	n=0; for f in $$(cat "$$d/share/diffmm/installed"); do rm -f "$$d/$$f"; n=$$((n + 1)); done; \
+	rmdir "$$d/libexec/diffmm" "$$d/share/diffmm/pipelines" "$$d/share/diffmm" 2>/dev/null || true; \
+	echo "uninstall: $$n files removed from $$d"
 
 $(DEPS_OK): scripts/deps.sh
 	@mkdir -p build
@@ -150,6 +193,11 @@ RUNMK := $(MAKE) --no-print-directory -f pipelines/run.mk
 tiktok baby sports: all
 	+@$(RUNMK) DATASET=$@ run
 
+# make run DATA=path [FORMAT=mmrec] [DATASET=...]: any dataset folder, the
+# settings of pipelines/<its name>.mk when there is one (else the defaults)
+run: all
+	+@$(RUNMK) run
+
 # The main job on data the project makes itself: a synthetic dataset with
 # planted topics that the item features reveal, DiffMM and the LightGCN
 # baseline side by side.
@@ -185,6 +233,6 @@ plot: all
 ablation-%: all
 	+@$(RUNMK) DATASET=$* ablation
 
-.PHONY: all test bench clean tiktok baby sports demo plot sweep fuzz fuzz-build fuzz-corpus
+.PHONY: all test bench clean tiktok baby sports demo plot sweep run install uninstall fuzz fuzz-build fuzz-corpus
 .SECONDARY:
 -include $(LIBOBJ:.o=.d) $(CLIOBJ:.o=.d) $(patsubst stages/%.c,$(B)/stages/%.d,$(wildcard stages/*.c)) $(wildcard build/fuzz/*.d build/fuzz/obj/*/*.d)

@@ -21,12 +21,25 @@
 # does not change with it.
 
 MAKEFLAGS += --no-builtin-rules
-DATASET ?= demo
-include pipelines/$(DATASET).mk
-include pipelines/defaults.mk
+# PIPE: this folder (pipelines/ here, share/diffmm/pipelines installed), so
+# the recipes run from any folder: make -f PATH/run.mk, or `diffmm run`
+PIPE    := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
+# the dataset's settings file: DATASET=name, or DATA's own name when this
+# folder has a file for it, else generic.mk (the release's defaults alone)
+DATA_NAME := $(notdir $(patsubst %/,%,$(DATA)))
+DATASET ?= $(if $(DATA),$(if $(wildcard $(PIPE)/$(DATA_NAME).mk),$(DATA_NAME),generic),demo)
+ifeq ($(wildcard $(PIPE)/$(DATASET).mk),)
+$(error DATASET=$(DATASET): no $(PIPE)/$(DATASET).mk (datasets: $(basename $(notdir $(filter-out %/defaults.mk %/run.mk %/sweep.mk,$(wildcard $(PIPE)/*.mk))))))
+endif
+include $(PIPE)/$(DATASET).mk
+include $(PIPE)/defaults.mk
 
 VARIANT ?= diffmm
+# the stages: bin/ in the repository; `diffmm run` passes its libexec folder
+# as BIN=... (only the command line counts: a BIN in the environment does not)
+ifneq ($(origin BIN),command line)
 BIN     := bin
+endif
 # SUBMIT: a prefix for every stage command, e.g. SUBMIT='srun --cpus-per-task=2'
 SUBMIT  ?=
 comma   := ,
@@ -174,8 +187,8 @@ $(R)/e%/val.json: $(R)/base.ts $(R)/e%/train.ts
 
 # the epoch's line of metrics.jsonl: both evaluations and the stages' logs
 $(R)/e%/metrics.json: $(R)/e%/test.json $(if $(HAS_VAL),$(R)/e%/val.json)
-	@pipelines/metrics.sh $(BIN) $(@D) $(if $(DIFFUSION),diffusion,$(if $(SIMGRAPH),simgraph)) > $@.tmp && mv $@.tmp $@
-	@pipelines/summary.sh $@ "$(DATASET) $(RUN)" --epochs
+	@$(PIPE)/metrics.sh $(BIN) $(@D) $(if $(DIFFUSION),diffusion,$(if $(SIMGRAPH),simgraph)) > $@.tmp && mv $@.tmp $@
+	@$(PIPE)/summary.sh $@ "$(DATASET) $(RUN)" --epochs
 
 # ---- after epoch e: metrics.jsonl lists epochs 0..e, older state goes ----
 
@@ -199,7 +212,7 @@ $(R)/e%/pruned: $(R)/e%/metrics.json
 # ---- the summary: best validation epoch (honest) and best test epoch (the release's protocol) ----
 
 $(R)/summary.txt: $(foreach e,$(EPOCH_LIST),$(R)/e$(e)/listed $(R)/e$(e)/pruned)
-	@pipelines/summary.sh $(R)/metrics.jsonl "$(DATASET) $(RUN)" > $@.tmp && mv $@.tmp $@
+	@$(PIPE)/summary.sh $(R)/metrics.jsonl "$(DATASET) $(RUN)" > $@.tmp && mv $@.tmp $@
 
 summary:
 	@cat $(R)/summary.txt
@@ -215,7 +228,7 @@ print-epochs:
 plot: $(R)/curves.png
 	@echo "$(R)/curves.png"
 $(R)/curves.png: $(R)/summary.txt
-	@pipelines/summary.sh $(R)/metrics.jsonl "" --curves > $(R)/curves.tsv
+	@$(PIPE)/summary.sh $(R)/metrics.jsonl "" --curves > $(R)/curves.tsv
 	@gnuplot -e "set terminal pngcairo size 900,500 noenhanced; set output '$@.tmp'; set title '$(DATASET) $(RUN)'; \
 	    set xlabel 'epoch'; set ylabel 'Recall@20'; set y2label 'train loss'; set y2tics; set key bottom right; \
 	    plot '$(R)/curves.tsv' using 1:2 with linespoints title 'test Recall@20', \
@@ -232,11 +245,11 @@ ABLATION_MD = $(RUNS)/$(DATASET)/ablation-$(patsubst $(VARIANT)-%,%,$(RUN)).md
 ablation:
 	@rows=; for v in $(ABLATIONS); do \
 	    case $$v in only-*) extra="VARIANT=diffmm MODALITIES=$${v#only-}" ;; *) extra="VARIANT=$$v" ;; esac; \
-	    sub="$(MAKE) -s --no-print-directory -f pipelines/run.mk DATASET=$(DATASET) $$extra"; \
+	    sub="$(MAKE) -s --no-print-directory -f $(PIPE)/run.mk DATASET=$(DATASET) $$extra"; \
 	    d=$$($$sub print-run) || exit 1; \
 	    echo "ablation: $$v in $$d" >&2; \
 	    $$sub run || exit 1; \
-	    rows="$$rows$$(pipelines/summary.sh $$d/metrics.jsonl $$v --table)\n"; \
+	    rows="$$rows$$($(PIPE)/summary.sh $$d/metrics.jsonl $$v --table)\n"; \
 	done; \
 	{ echo "| variant | best val epoch: test Recall@20 / NDCG@20 | best test epoch: Recall@20 / NDCG@20 | mean test Recall@20 |"; \
 	  echo "|---|---|---|---|"; printf "$$rows"; } > $(ABLATION_MD).tmp && mv $(ABLATION_MD).tmp $(ABLATION_MD)

@@ -10,6 +10,7 @@
 # `make -n sweep` lists the runs' commands without running them.
 
 MAKEFLAGS += --no-builtin-rules
+PIPE     := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 DATASET  ?= demo
 DATASETS ?= $(DATASET)
 SEEDS    ?= 421
@@ -19,7 +20,7 @@ RUNS     ?= runs
 # make -n: print each run's command instead of running it (no recursion)
 DRYRUN  := $(findstring n,$(firstword -$(MAKEFLAGS)))
 PLUS    := $(if $(DRYRUN),,+)
-RUNMAKE  = $(if $(DRYRUN),make --no-print-directory -f pipelines/run.mk $(MAKEOVERRIDES),$(MAKE) --no-print-directory -f pipelines/run.mk)
+RUNMAKE  = $(if $(DRYRUN),make --no-print-directory -f $(PIPE)/run.mk $(MAKEOVERRIDES),$(MAKE) --no-print-directory -f $(PIPE)/run.mk)
 
 RUN_TARGETS := $(foreach d,$(DATASETS),$(foreach v,$(VARIANTS),$(foreach s,$(SEEDS),sweep/$(d)/$(v)/$(s))))
 TABLES      := $(foreach d,$(DATASETS),table/$(d))
@@ -34,4 +35,4 @@ $(RUN_TARGETS): sweep/%:
 
 $(foreach d,$(DATASETS),$(eval table/$(d): $(filter sweep/$(d)/%,$(RUN_TARGETS))))
 $(TABLES): table/%:
-	$(PLUS)@pipelines/sweep.sh $* "$(VARIANTS)" "$(SEEDS)" $(RUNS)
+	$(PLUS)@$(PIPE)/sweep.sh $* "$(VARIANTS)" "$(SEEDS)" $(RUNS)

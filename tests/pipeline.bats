@@ -218,7 +218,7 @@ no_state() { [ -e "$1/metrics.json" ] && ! ls "$1"/*.ts > /dev/null 2>&1; }
     [ "$status" -eq 0 ]
     [[ "$output" == *"ablation: nodiff in "*"nodiff-seed421-lr2e-3"* ]]
     # every variant got a new folder named after the override, and its own table
-    [ "$(ls "$T/runs/demo" | grep -c -- '-lr2e-3')" -eq 7 ]
+    [ "$(ls "$T/runs/demo" | grep -c -- '-lr2e-3')" -eq 8 ]
     for d in $before; do [ -d "$T/runs/demo/$d" ]; done
 }
 

@@ -296,3 +296,42 @@ PYEOF
     [ -p "$T/fifo" ]
     diff <(inspect "$T/py.ts") "$T/seen.txt"
 }
+
+@test "examples/ts_read.py writes streams, raw and zstd, that the stages read as the records they were read from" {
+    synthetic_data "$T" 120 90
+    cd "$ROOT"
+    "$PY" - "$DATA" "$T" <<'PYEOF'
+import sys
+import numpy as np
+sys.path.insert(0, "examples")
+from ts_read import crc32c, read_stream, write_stream
+assert crc32c(b"123456789") == 0xE3069283            # the CRC-32C check value
+src, d = sys.argv[1], sys.argv[2]
+t = read_stream(src, meta=True)
+write_stream(f"{d}/raw.ts", t)
+write_stream(f"{d}/z.ts", t, zstd_level=5)
+# a notebook's own features, big-endian float64 on the way in: stored as <f8
+rng = np.random.default_rng(3)
+write_stream(f"{d}/mine.ts", {"feat/text": rng.standard_normal((90, 6)).astype(">f8")}, writer="notebook")
+try:
+    write_stream(f"{d}/bad.ts", {"x": np.zeros(3, np.complex64)})
+    raise SystemExit("a complex dtype was written")
+except ValueError:
+    pass
+PYEOF
+    head -c 4 "$T/z.ts" | od -An -tx1 | grep -q '28 b5 2f fd'
+    for f in raw z; do
+        cmp <(pick --zstd 0 "$DATA") <(pick --zstd 0 "$T/$f.ts")
+    done
+    # framed: a damaged byte is refused by the end record's checksum
+    "$PY" -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); b[-200] ^= 1; open(sys.argv[2], "wb").write(b)' \
+        "$T/raw.ts" "$T/bad.ts"
+    run inspect "$T/bad.ts"
+    [ "$status" -eq 1 ] && [[ "$output" == *"checksum mismatch in the stream written by ts_read.py"* ]]
+    # the notebook's features go straight into training (widened to float32)
+    run inspect "$T/mine.ts"
+    [[ "$output" == *"feat/text "*"<f8 "*"90x6"* ]]
+    pick --drop 'feat/*' "$DATA" "$T/mine.ts" -o "$T/with-text.ts"
+    train -q "$T/with-text.ts" --latdim 16 -o "$T/model.ts"
+    inspect "$T/model.ts" | grep -q "emb/user"
+}

@@ -128,7 +128,8 @@ static void cli_help_line(const cli_opt *o, int show_default)
     char lhs[64];
     snprintf(lhs, sizeof lhs, "%c%c%s--%s%s%s", o->shortc ? '-' : ' ', o->shortc ? o->shortc : ' ',
              o->shortc ? ", " : "  ", o->name, o->metavar ? " " : "", o->metavar ? o->metavar : "");
-    printf("  %-24s %s", lhs, o->help);
+    if (strlen(lhs) >= 24) printf("  %s\n  %-24s %s", lhs, "", o->help);   /* a long name: help below it */
+    else printf("  %-24s %s", lhs, o->help);
     if (show_default && o->dst) {
         if (o->type == CLI_INT) printf(" (default %d)", *(int *)o->dst);
         else if (o->type == CLI_FLOAT) printf(" (default %g)", *(double *)o->dst);
