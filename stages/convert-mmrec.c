@@ -14,10 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli/cli.h"
-#include "io/npy.h"
 #include "kernels/sp.h"
 
 #define MAX_FEATS 32
@@ -155,25 +153,6 @@ static ts_record *split_matrix(const inter *x, int64_t n, int split, int64_t U, 
     return r;
 }
 
-/* A feature file as `feat/<m>` (float32), checked finite. */
-static ts_record *load_features(const char *name, const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    struct stat st;
-    if (!f || fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) cli_die("%s: cannot open as a file", path);
-    npy_matrix m;
-    char err[512];
-    if (npy_read_f32(f, st.st_size, &m, err, sizeof err) < 0) cli_die("%s: %s", path, err);
-    fclose(f);
-    ts_record *r = ts_dense_new(name, DT_F32, 2, (int64_t[]){m.rows, m.cols});
-    if (!r) cli_die("out of memory");
-    memcpy(r->data, m.data, r->nbytes);
-    npy_matrix_free(&m);
-    if (ts_check_finite(r, err, sizeof err) < 0) cli_die("%s: %s: item features must be finite", path, err);
-    cli_note("%s: %s %lld x %lld", name, path, (long long)r->shape[0], (long long)r->shape[1]);
-    return r;
-}
-
 /* The feature files: those named (NAME=FILE or <m>_feat.npy), else every
  * <m>_feat.npy in dir, by name. */
 static int find_features(cli_stage *c, const char *dir, int none, char names[][128], char paths[][4096])
@@ -265,7 +244,7 @@ int main(int argc, char **argv)
     ts_record *recs[3 + MAX_FEATS + 1];
     int64_t n, U = 0, I = -1, maxi = -1;
     for (int k = 0; k < nf; k++) {
-        recs[3 + k] = load_features(fnames[k], fpaths[k]);
+        recs[3 + k] = cli_load_features(fnames[k], fpaths[k]);
         if (I >= 0 && recs[3 + k]->shape[0] != I)
             cli_die("%s has %lld rows but %s has %lld: the feature files disagree on the items", fpaths[k],
                     (long long)recs[3 + k]->shape[0], fpaths[0], (long long)I);

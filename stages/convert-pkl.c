@@ -12,7 +12,6 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
-#include "io/npy.h"
 #include "io/pkl.h"
 #include "kernels/sp.h"
 
@@ -152,29 +151,6 @@ static ts_record *load_matrix(const source *s)
     return r;
 }
 
-static ts_record *load_features(const source *s)
-{
-    FILE *f = fopen(s->path, "rb");
-    if (!f) cli_die("%s: cannot open", s->path);
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) cli_die("%s: not a regular file", s->path);
-    npy_matrix m;
-    char err[512];
-    if (npy_read_f32(f, st.st_size, &m, err, sizeof err) < 0) cli_die("%s: %s: %s", s->name, s->path, err);
-    fclose(f);
-    int64_t shape[2] = {m.rows, m.cols};
-    ts_record *r = ts_dense_new(s->name, DT_F32, 2, shape);
-    if (!r) cli_die("out of memory");
-    memcpy(r->data, m.data, r->nbytes);
-    /* NaN or infinity in item features would reach the training's exp and
-     * softmax: refuse them here, where they enter */
-    if (ts_check_finite(r, err, sizeof err) < 0)
-        cli_die("%s: %s: %s: item features must be finite", s->name, s->path, err);
-    cli_note("%s: %s %lld x %lld %s -> float32", s->name, s->path, (long long)m.rows, (long long)m.cols, m.dtype);
-    npy_matrix_free(&m);
-    return r;
-}
-
 /* Every matrix has the same shape; every feature table one row per item. */
 static void check_consistent(ts_record **recs, int n)
 {
@@ -243,7 +219,7 @@ int main(int argc, char **argv)
 
     ts_record *recs[MAX_SOURCES];
     for (int i = 0; i < nsources; i++)
-        recs[i] = is_npy(sources[i].path) ? load_features(&sources[i]) : load_matrix(&sources[i]);
+        recs[i] = is_npy(sources[i].path) ? cli_load_features(sources[i].name, sources[i].path) : load_matrix(&sources[i]);
     check_consistent(recs, nsources);
 
     ts_writer *w = cli_open(&c);

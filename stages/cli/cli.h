@@ -73,6 +73,9 @@ void cli_gemm_setup(const char *precision);
  * "\"gemm\": \"onednn\", \"precision\": \"bf16\", \"gemm_gflop\": ..." (a static
  * buffer): flops and seconds of the products so far, fallbacks to OpenBLAS. */
 const char *cli_gemm_json(void);
+/* Item features from the .npy file at path as a float32 record named name
+ * (`feat/<m>`), refused when not finite; exits 1 naming the file. */
+ts_record *cli_load_features(const char *name, const char *path);
 /* Append one line of text to a log file (--log); exits 1 on failure. */
 void cli_append_line(const char *path, const char *line);
 
