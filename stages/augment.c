@@ -52,8 +52,9 @@ static void shard_range(const options *o, int64_t U, int64_t *u0, int64_t *u1)
         *u0 = a, *u1 = b;
     } else if (o->shard) {
         int n = -1;
-        if (sscanf(o->shard, "%" SCNd64 "/%" SCNd64 "%n", &a, &b, &n) != 2 || n < 0 || o->shard[n] || b < 1 || a < 0 || a >= b)
-            cli_usage_error("--shard takes i/n with 0 <= i < n, e.g. 0/2");
+        if (sscanf(o->shard, "%" SCNd64 "/%" SCNd64 "%n", &a, &b, &n) != 2 || n < 0 || o->shard[n] || b < 1 || a < 0 ||
+            a >= b || b > 1000000)
+            cli_usage_error("--shard takes i/n with 0 <= i < n <= 1000000, e.g. 0/2");
         int64_t nb = (U + B - 1) / B;                        /* batches, split as evenly as whole batches allow */
         *u0 = a * nb / b * B, *u1 = (a + 1) * nb / b * B;
         if (*u1 > U) *u1 = U;
@@ -123,7 +124,8 @@ static int64_t shards_epoch(const ts_bag *bag)
         if (!t->name || sscanf(t->name, "shard/%" SCNd64 "-%" SCNd64 "/epoch%n", &a, &b, &n) != 2 || n < 0 || t->name[n])
             continue;
         int64_t e = cli_i64((ts_bag *)bag, t->name, -1);
-        if (e < 0 || (epoch >= 0 && e != epoch))
+        if (e < 0) cli_die("'%s' holds a negative epoch", t->name);
+        if (epoch >= 0 && e != epoch)
             cli_die("the shards are of different epochs (%lld and %lld)", (long long)epoch, (long long)e);
         epoch = e;
     }
