@@ -115,3 +115,28 @@ PYEOF
     run mk DATA="$MM" FORMAT=csv RUN=x
     [ "$status" -ne 0 ] && [[ "$output" == *"FORMAT=csv"* ]]
 }
+
+@test "convert-mmrec survives damaged .inter files: exit 0 or 1, never a crash" {
+    inter "$T/d" 'userID\titemID\trating\tx_label' '0\t1\t5\t0' '1\t2\t4\t1' '2\t3\t3\t2' '3\t4\t5\t0'
+    "$PY" - "$T/d/syn.inter" "$T/cases" <<'PYEOF'
+import os, random, sys
+src, out = open(sys.argv[1], "rb").read(), sys.argv[2]
+rng = random.Random(7)
+for n in range(60):
+    b = bytearray(src)
+    for _ in range(rng.randint(1, 6)):
+        op, at = rng.randrange(4), rng.randrange(max(len(b), 1))
+        if op == 0 and b: b[at] = rng.randrange(256)
+        elif op == 1: del b[at:at + rng.randint(1, 8)]
+        elif op == 2: b[at:at] = bytes(rng.choice(b"\t\n\r0123456789-x ") for _ in range(rng.randint(1, 8)))
+        else: b = b[:at]
+    os.makedirs(f"{out}/{n}", exist_ok=True)
+    open(f"{out}/{n}/syn.inter", "wb").write(bytes(b))
+PYEOF
+    for c in "$T"/cases/*; do
+        cp "$T/d/image_feat.npy" "$c/"
+        run convert-mmrec -q "$c" -o "$c/out.ts"
+        [ "$status" -eq 0 ] || [ "$status" -eq 1 ] || { echo "$c: status $status: $output"; false; }
+        [ "$status" -eq 0 ] || [[ "$output" == "convert-mmrec: "* ]]
+    done
+}
