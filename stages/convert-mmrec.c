@@ -31,6 +31,11 @@ typedef struct {
 
 static const char *split_names[3] = {"train", "val", "test"};
 
+/* The buffers read_inter fills, held here so that they stay reachable when
+ * a later check dies (LeakSanitizer counts only what nothing points to). */
+static inter *inters;
+static char *line_buf, *header_buf;
+
 /* The column index of name in the header's n names, or die naming the
  * option (opt) that renames it. */
 static int column_of(char **names, int n, const char *name, const char *opt, const char *path)
@@ -73,22 +78,24 @@ static inter *read_inter(const char *path, const fields *fl, int64_t *n)
 {
     FILE *f = fopen(path, "r");
     if (!f) cli_die("%s: cannot open: %s", path, strerror(errno));
-    char *line = NULL, *names[256], *v[256];
+    char *names[256], *v[256];
     size_t cap = 0;
-    ssize_t len = getline(&line, &cap, f);
+    ssize_t len = getline(&line_buf, &cap, f);
+    char *line = line_buf;
     if (len <= 0) cli_die("%s: empty file (expected a header line: %s, %s, %s)", path, fl->user, fl->item, fl->split);
     while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
     int ncol = split_tabs(line, names, 256);
     if (ncol > 256) cli_die("%s: line 1: more than 256 columns", path);
-    char *header = line;
-    line = NULL, cap = 0;
+    header_buf = line_buf;
+    line_buf = NULL, cap = 0;
     int cu = column_of(names, ncol, fl->user, "user", path), ci = column_of(names, ncol, fl->item, "item", path),
         cs = column_of(names, ncol, fl->split, "split", path);
     int need = (cu > ci ? cu : ci) > cs ? (cu > ci ? cu : ci) : cs;
     int64_t cnt = 0, room = 1 << 16;
-    inter *x = malloc((size_t)room * sizeof *x);
+    inter *x = inters = malloc((size_t)room * sizeof *x);
     if (!x) cli_die("out of memory");
-    for (int64_t ln = 2; (len = getline(&line, &cap, f)) >= 0; ln++) {
+    for (int64_t ln = 2; (len = getline(&line_buf, &cap, f)) >= 0; ln++) {
+        line = line_buf;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
         if (len == 0) continue;                                   /* blank lines: skipped, as pandas does */
         int nf = split_tabs(line, v, 256);
@@ -102,15 +109,16 @@ static inter *read_inter(const char *path, const fields *fl, int64_t *n)
             room *= 2;
             inter *y = realloc(x, (size_t)room * sizeof *x);
             if (!y) cli_die("out of memory for %lld interactions", (long long)room);
-            x = y;
+            x = inters = y;
         }
         x[cnt++] = (inter){.u = parse_id(v[cu], fl->user, path, ln), .i = parse_id(v[ci], fl->item, path, ln),
                            .line = ln, .split = (int)lab};
     }
     if (ferror(f)) cli_die("%s: read failed", path);
     fclose(f);
-    free(line);
-    free(header);
+    free(line_buf);
+    free(header_buf);
+    line_buf = header_buf = NULL;
     *n = cnt;
     return x;
 }
@@ -262,7 +270,7 @@ int main(int argc, char **argv)
     if (I < 0) I = maxi + 1;
     check_leaks(x, n, ipath);
     for (int s = 0; s < 3; s++) recs[s] = split_matrix(x, n, s, U, I);
-    free(x);
+    free(inters);                                     /* x */
 
     char *json = NULL;
     size_t jl = 0;
