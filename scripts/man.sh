@@ -23,7 +23,9 @@ section == "options" && /^ +[^ -]/ && nopt { line = $0; sub(/^ +/, "", line); H[
 section == "options" && /^$/ { section = "gap"; next }
 section == "details" || section == "after" { details = details $0 "\n"; next }
 END {
-    first = summary; sub(/\n.*/, "", first)
+    # NAME: the first clause of the summary (to the first ": " or ". ")
+    first = summary; gsub(/\n/, " ", first)
+    if (match(first, /(: |\. )/)) first = substr(first, 1, RSTART - 1)
     printf ".TH DIFFMM\\-%s 1 \"\" \"diffmm %s\" \"diffmm manual\"\n", toupper(esc(name)), esc(version)
     printf ".SH NAME\ndiffmm\\-%s \\- %s\n", esc(name), esc(first)
     printf ".SH SYNOPSIS\n.B diffmm %s\n%s\n", esc(name), esc(synopsis)
