@@ -14,17 +14,19 @@ here=$(dirname "$0")
 slug=$(printf '%s-seeds-%s' "$variants" "$seeds" | tr -c 'A-Za-z0-9.+\n' '-')
 out="$runs/$dataset/sweep-$slug.md"
 mk() { ${MAKE:-make} -s --no-print-directory -f "$here/run.mk" "$@"; }
+trap 'rm -f "$out.tmp"' EXIT
 {
     echo "| $dataset: variant | seeds | best val epoch: test R@20 | N@20 | best test epoch: R@20 | N@20 | mean test R@20 (epochs) |"
     echo "|---|---|---|---|---|---|---|"
     for v in $variants; do
         case $v in only-*) args="VARIANT=diffmm MODALITIES=${v#only-}" ;; *) args="VARIANT=$v" ;; esac
-        for s in $seeds; do
+        nums=$(for s in $seeds; do
             # shellcheck disable=SC2086
-            d=$(mk DATASET="$dataset" $args SEED="$s" print-run)
+            d=$(mk DATASET="$dataset" $args SEED="$s" RUNS="$runs" print-run)
             [ -s "$d/metrics.jsonl" ] || { echo "sweep.sh: $d has no metrics.jsonl (the run did not finish)" >&2; exit 1; }
             "$here/summary.sh" "$d/metrics.jsonl" "" --numbers
-        done | awk -v v="$v" '
+        done) || exit 1
+        printf '%s\n' "$nums" | awk -v v="$v" '
             { for (c = 1; c <= 5; c++) { x[NR, c] = $c; s[c] += $c } lo = $6; hi = $7 }
             END {
                 printf "| %s | %d", v, NR

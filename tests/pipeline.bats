@@ -285,4 +285,7 @@ for v, pat in [("only-image", "diffmm-seed{}-dims64-modalitiesimage-datasyn"),
     assert r[5].startswith(f"{statistics.mean(mean):.4f} +- {statistics.stdev(mean):.4f}"), (v, r[5])
 print("table ok")
 PYEOF
+    # a run that has not finished: an error naming it, no table row of nothing
+    run "$ROOT/pipelines/sweep.sh" demo lightgcn 99 "$T/runs"
+    [ "$status" -eq 1 ] && [[ "$output" == *"lightgcn-seed99"*"did not finish"* ]] && [[ "$output" != *nan* ]]
 }
