@@ -16,10 +16,11 @@
 #include "cli/cli.h"
 #include "io/npy.h"
 
-/* Open DIR/NAME's temporary for writing: into tmp, the final name into path. */
+/* Open DIR/NAME's temporary for writing (named as the stream writer names
+ * its own, PATH.tmp.HOST.PID): into tmp, the final name into path. */
 static FILE *open_tmp(const char *dir, const char *name, char *path, char *tmp, size_t cap)
 {
-    if ((size_t)snprintf(path, cap, "%s/%s", dir, name) >= cap || (size_t)snprintf(tmp, cap, "%s.tmp.%ld", path, (long)getpid()) >= cap)
+    if ((size_t)snprintf(path, cap, "%s/%s", dir, name) >= cap || (size_t)snprintf(tmp, cap, "%s.tmp.%s.%ld", path, ts_tmp_host(), (long)getpid()) >= cap)
         cli_die("%s/%s: path too long", dir, name);
     FILE *f = fopen(tmp, "wb");
     if (!f) cli_die("%s: cannot create: %s", tmp, strerror(errno));

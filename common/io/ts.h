@@ -158,6 +158,10 @@ void ts_writer_abort(ts_writer *w);
 const char *ts_writer_error(const ts_writer *w);
 /* The temporary path being written, or NULL (for signal clean-up). */
 const char *ts_writer_tmppath(const ts_writer *w);
+/* This host's name as it appears in temporary names "PATH.tmp.HOST.PID"
+ * ('/' made '_'; "localhost" when unknown), so that a folder shared by
+ * several hosts tells whose leftover a temporary is.  A static buffer. */
+const char *ts_tmp_host(void);
 
 /* ---- bags: every input as one set of named records --------------------- */
 

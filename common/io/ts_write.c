@@ -60,6 +60,15 @@ static int wr_fail(ts_writer *w, const char *fmt, ...)
 const char *ts_writer_error(const ts_writer *w) { return w->err; }
 const char *ts_writer_tmppath(const ts_writer *w) { return w->tmp; }
 
+const char *ts_tmp_host(void)
+{
+    static char host[65];
+    if (gethostname(host, sizeof host - 1) != 0 || !host[0]) strcpy(host, "localhost");
+    for (char *h = host; *h; h++)
+        if (*h == '/') *h = '_';
+    return host;
+}
+
 static int wr_all(ts_writer *w, const uint8_t *p, size_t n)
 {
     while (n) {
@@ -165,9 +174,7 @@ ts_writer *ts_writer_open(const char *path, int zlevel, const char *writer)
         w->path = strdup(path);
         /* PATH.tmp.HOST.PID: on a folder shared by several hosts (a cluster),
          * a leftover names the machine whose PIDs can judge it */
-        char host[65] = "";
-        if (gethostname(host, sizeof host - 1) != 0 || !host[0]) strcpy(host, "localhost");
-        for (char *h = host; *h; h++) if (*h == '/') *h = '_';
+        const char *host = ts_tmp_host();
         size_t n = strlen(path) + strlen(host) + 32;
         w->tmp = malloc(n);
         if (!w->path || !w->tmp) { ts_writer_abort(w); return NULL; }

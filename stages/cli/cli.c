@@ -353,9 +353,7 @@ static void cli_remove_stale(const char *path)
         if (strncmp(e->d_name, base, bl) != 0 || strncmp(e->d_name + bl, ".tmp.", 5) != 0) continue;
         const char *s = e->d_name + bl + 5, *dot = strrchr(s, '.');
         if (dot) {                                   /* HOST.PID: only this host's */
-            char host[65] = "";
-            if (gethostname(host, sizeof host - 1) != 0 || !host[0]) strcpy(host, "localhost");
-            for (char *h = host; *h; h++) if (*h == '/') *h = '_';
+            const char *host = ts_tmp_host();
             if ((size_t)(dot - s) != strlen(host) || strncmp(s, host, strlen(host)) != 0) continue;
             s = dot + 1;
         }
