@@ -169,13 +169,16 @@ static int find_features(cli_stage *c, const char *dir, int none, char names[][1
     if (none && c->args_n > 1) cli_usage_error("--no-features, yet feature files named");
     if (none) return 0;
     for (int a = 1; a < c->args_n; a++) {
-        const char *arg = c->args_v[a], *eq = strchr(arg, '='), *base = strrchr(arg, '/');
-        base = base ? base + 1 : arg;
-        size_t bl = strlen(base);
+        const char *arg = c->args_v[a], *eq = strchr(arg, '=');
         if (n == MAX_FEATS) cli_usage_error("more than %d feature files", MAX_FEATS);
-        if (eq && strncmp(arg, "feat/", 5) == 0) snprintf(names[n], 128, "%.*s", (int)(eq - arg), arg), snprintf(paths[n], 4096, "%s", eq + 1);
-        else if (bl > 9 && strcmp(base + bl - 9, "_feat.npy") == 0) snprintf(names[n], 128, "feat/%.*s", (int)(bl - 9), base), snprintf(paths[n], 4096, "%s", arg);
-        else cli_usage_error("%s: not a feature file (<m>_feat.npy, or feat/<m>=FILE)", arg);
+        if (eq && strncmp(arg, "feat/", 5) == 0) {                    /* feat/<m>=FILE */
+            snprintf(names[n], 128, "%.*s", (int)(eq - arg), arg);
+            snprintf(paths[n], 4096, "%s", eq + 1);
+        } else if (cli_feature_name(arg, names[n], 128)) {            /* <m>_feat.npy */
+            snprintf(paths[n], 4096, "%s", arg);
+        } else {
+            cli_usage_error("%s: not a feature file (<m>_feat.npy, or feat/<m>=FILE)", arg);
+        }
         n++;
     }
     if (c->args_n > 1) return n;
@@ -183,11 +186,8 @@ static int find_features(cli_stage *c, const char *dir, int none, char names[][1
     int k = scandir(dir, &list, NULL, alphasort);
     if (k < 0) cli_die("%s: cannot read the folder", dir);
     for (int j = 0; j < k; j++) {
-        const char *b = list[j]->d_name;
-        size_t bl = strlen(b);
-        if (bl > 9 && strcmp(b + bl - 9, "_feat.npy") == 0 && n < MAX_FEATS) {
-            snprintf(names[n], 128, "feat/%.*s", (int)(bl - 9), b);
-            snprintf(paths[n], 4096, "%s/%s", dir, b);
+        if (n < MAX_FEATS && cli_feature_name(list[j]->d_name, names[n], 128)) {
+            snprintf(paths[n], 4096, "%s/%s", dir, list[j]->d_name);
             n++;
         }
         free(list[j]);

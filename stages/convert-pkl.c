@@ -43,14 +43,7 @@ static int name_for_file(const char *base, char *name, size_t cap)
     static const char *mats[][2] = {{"trnMat.pkl", "train"}, {"valMat.pkl", "val"}, {"tstMat.pkl", "test"}};
     for (int i = 0; i < 3; i++)
         if (strcmp(base, mats[i][0]) == 0) { snprintf(name, cap, "%s", mats[i][1]); return 1; }
-    size_t n = strlen(base);
-    const char *suffix = "_feat.npy";
-    size_t sn = strlen(suffix);
-    if (n > sn && strcmp(base + n - sn, suffix) == 0) {
-        snprintf(name, cap, "feat/%.*s", (int)(n - sn), base);
-        return 1;
-    }
-    return 0;
+    return cli_feature_name(base, name, cap);
 }
 
 /* Order: train, val, test, then features by name. */

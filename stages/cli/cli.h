@@ -76,6 +76,9 @@ const char *cli_gemm_json(void);
 /* Item features from the .npy file at path as a float32 record named name
  * (`feat/<m>`), refused when not finite; exits 1 naming the file. */
 ts_record *cli_load_features(const char *name, const char *path);
+/* The record a feature file's name stands for: "<m>_feat.npy" (any folder
+ * before it) -> "feat/<m>" in name [cap].  Returns 1, or 0 for another name. */
+int cli_feature_name(const char *file, char *name, size_t cap);
 /* Append one line of text to a log file (--log); exits 1 on failure. */
 void cli_append_line(const char *path, const char *line);
 

@@ -1,5 +1,6 @@
 /* cli_features.c: item features from a .npy file as a `feat/<m>` record,
- * shared by the data doors (convert-pkl, convert-mmrec). */
+ * and the file-name convention <m>_feat.npy, shared by the data doors
+ * (convert-pkl, convert-mmrec). */
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -27,4 +28,14 @@ ts_record *cli_load_features(const char *name, const char *path)
     cli_note("%s: %s %lld x %lld %s -> float32", name, path, (long long)m.rows, (long long)m.cols, m.dtype);
     npy_matrix_free(&m);
     return r;
+}
+
+int cli_feature_name(const char *file, char *name, size_t cap)
+{
+    const char *base = strrchr(file, '/'), *suffix = "_feat.npy";
+    base = base ? base + 1 : file;
+    size_t n = strlen(base), sn = strlen(suffix);
+    if (n <= sn || strcmp(base + n - sn, suffix) != 0) return 0;
+    snprintf(name, cap, "feat/%.*s", (int)(n - sn), base);
+    return 1;
 }
