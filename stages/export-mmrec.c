@@ -78,13 +78,9 @@ int main(int argc, char **argv)
     snprintf(dirbuf, sizeof dirbuf, "%s", dir);
     for (size_t n = strlen(dirbuf); n > 1 && dirbuf[n - 1] == '/';) dirbuf[--n] = 0;
     dir = dirbuf;
-    static char base[256];                       /* DIR's own name: "data/baby/" -> "baby" */
-    if (!name) {
-        snprintf(base, sizeof base, "%s", dir);
-        size_t n = strlen(base);
-        while (n > 1 && base[n - 1] == '/') base[--n] = 0;
-        char *slash = strrchr(base, '/');
-        name = slash ? slash + 1 : base;
+    if (!name) {                                 /* DIR's own name: "data/baby/" -> "baby" */
+        const char *slash = strrchr(dir, '/');
+        name = slash ? slash + 1 : dir;
     }
     if (!name[0] || strchr(name, '/')) cli_usage_error("--name '%s' is not a file name", name);
 
