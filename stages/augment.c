@@ -29,7 +29,7 @@
 typedef struct {
     int sampling_steps, sampling_noise, rebuild_k, batch, seed, merge;
     double keep_rate;
-    const char *precision, *users, *shard;
+    const char *precision, *users, *shard, *reverse;
 } options;
 
 /* The users [u0, u1) a run computes: all, --users A:B or --shard i/n. */
@@ -74,8 +74,11 @@ static void regenerate(const options *o, const den_config *dc, const den_layout 
     int k = o->rebuild_k;
     float *x = ts_alloc((size_t)(B * I) * 4), *wt = ts_alloc((size_t)(I * l->out[1]) * 4);
     float *score = malloc((size_t)(B * k) * 4);               /* [B x k] the chosen items' scores */
-    if (!w || !x || !wt || !score) cli_die("out of memory");
+    int folded = strcmp(o->reverse, "folded") == 0 && !dc->norm;
+    float *fold = folded ? ts_alloc((size_t)den_fold_size(l) * 4) : NULL;   /* [h1 x hl + h1] */
+    if (!w || !x || !wt || !score || (folded && !fold)) cli_die("out of memory");
     den_first_layer_t(dc, l, p, wt);
+    if (folded) den_fold_make(dc, l, p, fold);
     int sparse_first = o->sampling_steps == 0;
     for (int64_t r0 = u0; r0 < u1; r0 += B) {
         int64_t b = u1 - r0 < B ? u1 - r0 : B;
@@ -94,8 +97,10 @@ static void regenerate(const options *o, const den_config *dc, const den_layout 
         }
         ts_csr view = {.rows = b, .cols = I, .nnz = R->indptr[r0 + b] - R->indptr[r0],
                        .indptr = R->indptr + r0, .indices = R->indices, .values = R->values};
-        if (den_reverse(dc, l, p, w, s, x, b, sparse_first ? &view : NULL, sparse_first ? wt : NULL,
-                        o->sampling_noise ? &rng : NULL) < 0)
+        const ts_csr *x0 = sparse_first ? &view : NULL;
+        const float *w0 = sparse_first ? wt : NULL;
+        rng_t *nr = o->sampling_noise ? &rng : NULL;
+        if ((folded ? den_reverse_folded(dc, l, p, w, s, x, b, x0, w0, fold, nr) : den_reverse(dc, l, p, w, s, x, b, x0, w0, nr)) < 0)
             cli_die("out of memory for the reverse process");
         int64_t short_row = -1;                     /* a row with fewer than k finite scores */
 #pragma omp parallel for schedule(static) reduction(max : short_row)
@@ -109,6 +114,7 @@ static void regenerate(const options *o, const den_config *dc, const den_layout 
     den_work_free(w);
     free(x);
     free(wt);
+    free(fold);
     free(score);
 }
 
@@ -237,6 +243,9 @@ static void job_prepare(job *j, const options *o, ts_bag *bag)
                     (long long)j->epoch, (long long)j->R->rows);
     }
     j->jn = (size_t)snprintf(j->json, sizeof j->json, "{\"stage\": \"augment\", \"epoch\": %lld", (long long)j->epoch);
+    if (!o->merge)                    /* which reverse process ran (norm 1 forces direct) */
+        j->jn += (size_t)snprintf(j->json + j->jn, sizeof j->json - j->jn, ", \"reverse\": \"%s\"",
+                                  j->dc.norm ? "direct" : o->reverse);
 }
 
 /* Modality mod (the mi-th): its users' chosen items (reverse process, or
@@ -303,7 +312,7 @@ static int job_records_end(job *j, const ts_bag *bag, double seconds, ts_record 
 int main(int argc, char **argv)
 {
     options o = {.sampling_steps = 0, .sampling_noise = 0, .rebuild_k = 1, .batch = 1024, .seed = 421, .keep_rate = 0.5,
-                 .precision = "f32"};
+                 .precision = "f32", .reverse = "folded"};
     cli_opt opts[] = {
         {"sampling-steps", 0, CLI_INT, &o.sampling_steps, "N", "noise the row to step N-1 first (0: start from the row)"},
         {"sampling-noise", 0, CLI_INT, &o.sampling_noise, "0|1", "add the posterior noise in the reverse steps"},
@@ -311,6 +320,8 @@ int main(int argc, char **argv)
         {"keep-rate", 0, CLI_FLOAT, &o.keep_rate, "X", "edge dropout: keep probability (1: no dropout)"},
         {"batch", 0, CLI_INT, &o.batch, "B", "users per reverse-process batch (memory only)"},
         {"precision", 0, CLI_STR, &o.precision, "f32|bf16", "inputs of the dense products (bf16: f32 sums)"},
+        {"reverse", 0, CLI_STR, &o.reverse, "folded|direct",
+         "folded: carry W_x x between steps (6x fewer flops); direct: layer by layer (norm 1 always)"},
         {"seed", 0, CLI_INT, &o.seed, "N", "seed of the edge dropout and sampling noise (with the epoch)"},
         {"users", 0, CLI_STR, &o.users, "A:B", "only users A..B-1: write their chosen items (a shard)"},
         {"shard", 0, CLI_STR, &o.shard, "i/n", "only the i-th of n user ranges (0 <= i < n), as --users"},
@@ -335,6 +346,8 @@ int main(int argc, char **argv)
     cli_gemm_setup(o.precision);
     if (o.rebuild_k < 1 || o.batch < 1 || o.sampling_steps < 0) cli_usage_error("--rebuild-k and --batch must be positive");
     if (!(o.keep_rate > 0 && o.keep_rate <= 1)) cli_usage_error("--keep-rate must be in (0, 1]");
+    if (strcmp(o.reverse, "folded") != 0 && strcmp(o.reverse, "direct") != 0)
+        cli_usage_error("--reverse takes folded or direct, not '%s'", o.reverse);
     if (!!o.users + !!o.shard + o.merge > 1) cli_usage_error("--users, --shard and --merge exclude each other");
     if (o.merge) c.uses = "train,feat/*,shard/*";
 

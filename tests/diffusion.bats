@@ -277,3 +277,19 @@ PYEOF
     run feature-graph -q "$DATA" --rebuild-k 0
     [ "$status" -eq 2 ]
 }
+
+@test "augment's folded reverse process picks the items of the layer-by-layer one, and is the default" {
+    # the synthetic denoiser after one epoch; --dims 64 keeps it small
+    for opts in "" "--rebuild-k 3" "--sampling-steps 2 --sampling-noise 1"; do
+        augment -q "$DATA" "$D1" $opts --reverse direct --shard 0/1 --zstd 0 -o "$T/direct.ts"
+        augment -q "$DATA" "$D1" $opts --reverse folded --shard 0/1 --zstd 0 -o "$T/folded.ts"
+        cmp <(pick --drop shard/0-300/log --zstd 0 "$T/direct.ts") <(pick --drop shard/0-300/log --zstd 0 "$T/folded.ts")
+    done
+    # the default is folded (the log says which ran)
+    augment -q "$DATA" "$D1" --zstd 0 -o "$T/default.ts"
+    inspect --print log/augment "$T/default.ts" | grep -q '"reverse": "folded"'
+    augment -q "$DATA" "$D1" --reverse direct --zstd 0 -o "$T/direct.ts"
+    inspect --print log/augment "$T/direct.ts" | grep -q '"reverse": "direct"'
+    run augment -q "$DATA" "$D1" --reverse sideways -o "$T/x.ts"
+    [ "$status" -eq 2 ] && [[ "$output" == *"--reverse takes folded or direct"* ]]
+}

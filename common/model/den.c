@@ -103,6 +103,7 @@ struct den_work {
     float *norms;                      /* [b] row norms (norm = 1) */
     int32_t *t;                        /* [b] the reverse process's step */
     float *noise;                      /* [b x I] its sampling noise, made on first use */
+    float *y;                          /* [b x h1] the folded reverse process's W_x x, made on first use */
     uint64_t wversion;                 /* the weights' version (den_work_weights) */
 };
 
@@ -134,7 +135,7 @@ void den_work_free(den_work *w)
     free(w->temb); free(w->emb); free(w->demb); free(w->xin);
     for (int k = 0; k < DEN_MAXLAYERS; k++) free(w->act[k]);
     free(w->dact[0]); free(w->dact[1]);
-    free(w->norms); free(w->t); free(w->noise);
+    free(w->norms); free(w->t); free(w->noise); free(w->y);
     free(w);
 }
 
@@ -337,6 +338,74 @@ int den_reverse(const den_config *c, const den_layout *l, const float *p, den_wo
             rng_normal_fill(noise_rng, noise, b * I);
             float sd = (float)exp(0.5 * s->logvar[step]);
             for (int64_t i = 0; i < b * I; i++) x[i] += sd * noise[i];
+        }
+    }
+    return 0;
+}
+
+int64_t den_fold_size(const den_layout *l) { return l->out[1] * l->in[l->nlayers - 1] + l->out[1]; }
+
+void den_fold_make(const den_config *c, const den_layout *l, const float *p, float *fold)
+{
+    int64_t I = c->items, h1 = l->out[1], ld = l->in[1], last = l->nlayers - 1, hl = l->in[last];
+    const float *Wx = p + l->w[1], *Wo = p + l->w[last], *bo = p + l->b[last];  /* [h1 x (I+e)], [I x hl], [I] */
+    gemm_run(0, 0, h1, hl, I, 1, Wx, ld, Wo, hl, 0, fold, hl);   /* M = W_x W_out: [h1 x I] [I x hl] */
+    float *mb = fold + h1 * hl;                  /* W_x b_out: [h1], in double */
+#pragma omp parallel for schedule(static)
+    for (int64_t j = 0; j < h1; j++) {
+        double s = 0;
+        for (int64_t i = 0; i < I; i++) s += (double)Wx[j * ld + i] * bo[i];
+        mb[j] = (float)s;
+    }
+}
+
+int den_reverse_folded(const den_config *c, const den_layout *l, const float *p, den_work *w, const den_schedule *s,
+                       float *x, int64_t b, const ts_csr *x0, const float *wt_first, const float *fold,
+                       rng_t *noise_rng)
+{
+    int64_t I = c->items, e = c->emb, h1 = l->out[1], ld = l->in[1], last = l->nlayers - 1, hl = l->in[last];
+    if (c->norm) return -2;
+    if (!w->y && !(w->y = ts_alloc((size_t)(w->max_b * h1) * sizeof *w->y))) return -1;
+    if (noise_rng && !w->noise && !(w->noise = ts_alloc((size_t)(w->max_b * I) * sizeof *w->noise))) return -1;
+    float *y = w->y, *u = w->dact[0];            /* y [b x h1]; u [h1] the step's emb part and bias */
+    const float *M = fold, *mb = fold + h1 * hl; /* [h1 x hl], [h1] */
+    uint64_t mversion = w->wversion;             /* M changes with the weights */
+    if (x0 && wt_first) sp_spmm(x0, wt_first, h1, 1, 0, y);                    /* x0 W_x^T, sparse */
+    else gemm_run_weights(0, 1, b, h1, I, 1, x, I, p + l->w[1], ld, w->wversion, 0, y, h1);
+    for (int step = s->steps - 1; step >= 0; step--) {
+        int32_t t = step;                        /* u = W_e' (W_emb phi(t) + b_emb) + b_in0 */
+        den_time_embedding(e, &t, 1, w->temb);
+        den_linear(1, e, e, w->temb, e, p + l->w[0], e, p + l->b[0], w->emb, w->wversion);
+        memcpy(u, p + l->b[1], (size_t)h1 * sizeof *u);
+        gemm_run_weights(0, 1, 1, h1, e, 1, w->emb, e, p + l->w[1] + I, ld, w->wversion, 1, u, h1);
+        float *a = w->act[1];
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < b; i++)
+            for (int64_t j = 0; j < h1; j++) a[i * h1 + j] = y[i * h1 + j] + u[j];
+        dn_tanh(a, b * h1);
+        for (int k = 2; k < last; k++) {
+            den_linear(b, l->out[k], l->in[k], w->act[k - 1], l->in[k], p + l->w[k], l->in[k], p + l->b[k], w->act[k],
+                       w->wversion);
+            dn_tanh(w->act[k], b * l->out[k]);
+        }
+        const float *hid = w->act[last - 1];     /* [b x hl] the last layer's input */
+        float c1 = (float)s->coef1[step], c2 = (float)s->coef2[step];
+        if (step > 0) {                          /* y = c1 (hid M^T + W_x b_out) + c2 y */
+#pragma omp parallel for schedule(static)
+            for (int64_t i = 0; i < b; i++)
+                for (int64_t j = 0; j < h1; j++) y[i * h1 + j] = c2 * y[i * h1 + j] + c1 * mb[j];
+            gemm_run_weights(0, 1, b, h1, hl, c1, hid, hl, M, hl, mversion, 1, y, h1);
+            if (noise_rng) {                     /* x += sd N(0, 1), the draws den_reverse makes: y += sd W_x noise */
+                rng_normal_fill(noise_rng, w->noise, b * I);
+                float sd = (float)exp(0.5 * s->logvar[step]);
+                gemm_run_weights(0, 1, b, h1, I, sd, w->noise, I, p + l->w[1], ld, w->wversion, 1, y, h1);
+            }
+        } else {                                 /* coef2_0 = 0: x = c1 out */
+            den_linear(b, I, hl, hid, hl, p + l->w[last], hl, p + l->b[last], x, w->wversion);
+            if (c1 != 1.0f || c2 != 0.0f) {
+#pragma omp parallel for simd schedule(static)
+                for (int64_t i = 0; i < b * I; i++) x[i] *= c1;
+            }
         }
     }
     return 0;

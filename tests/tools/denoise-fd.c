@@ -1,8 +1,9 @@
 /* denoise-fd: the denoiser against plain loops and finite differences on
  * a tiny random model: (1) den_forward (dropout mask, optional input
  * normalisation, several hidden layers) against a straightforward
- * double-precision loop; (2) den_reverse, dense and with the sparse first
- * step, against the same loop; (3) every parameter's gradient of
+ * double-precision loop; (2) den_reverse and den_reverse_folded, dense
+ * and with the sparse first step, against the same loop, and the two with
+ * sampling noise against each other; (3) every parameter's gradient of
  * den_loss against central differences.
  * usage: denoise-fd [--dims 7|7,5] [--emb E] [--norm 0|1] [--eloss X] [--seed N]
  * Exits 1 on any failure. */
@@ -147,6 +148,32 @@ int main(int argc, char **argv)
     den_first_layer_t(&dc, &lay, P, wt);
     den_reverse(&dc, &lay, P, w, &sch, x, B, &R, wt, NULL);
     fails += compare(dc.norm ? "reverse (sparse path off: norm)" : "reverse (sparse first step)", x, xr, B * I, 1e-4);
+    float *fold = malloc((size_t)den_fold_size(&lay) * 4);
+    den_fold_make(&dc, &lay, P, fold);
+    memcpy(x, x0, sizeof x);
+    int rc = den_reverse_folded(&dc, &lay, P, w, &sch, x, B, NULL, NULL, fold, NULL);
+    if (dc.norm) {
+        printf("%-34s %s\n", "reverse folded refuses norm", rc == -2 ? "ok" : "FAIL");
+        fails += rc != -2;
+    } else {
+        fails += compare("reverse folded (dense x) vs loop", x, xr, B * I, 1e-4);
+        memcpy(x, x0, sizeof x);
+        den_reverse_folded(&dc, &lay, P, w, &sch, x, B, &R, wt, fold, NULL);
+        fails += compare("reverse folded (sparse first step)", x, xr, B * I, 1e-4);
+        /* sampling noise: both draw the same normals in the same order */
+        float xd[B * I];
+        double xdd[B * I];
+        rng_t n1, n2;
+        rng_seed(&n1, 9, 9);
+        rng_seed(&n2, 9, 9);
+        memcpy(xd, x0, sizeof xd);
+        den_reverse(&dc, &lay, P, w, &sch, xd, B, NULL, NULL, &n1);
+        for (int k = 0; k < B * I; k++) xdd[k] = xd[k];
+        memcpy(x, x0, sizeof x);
+        den_reverse_folded(&dc, &lay, P, w, &sch, x, B, &R, wt, fold, &n2);
+        fails += compare("reverse folded vs direct, noise", x, xdd, B * I, 1e-4);
+    }
+    free(fold);
 
     /* (3) gradients against central differences */
     loss_at(P, G);

@@ -128,6 +128,15 @@ int main(int argc, char **argv)
     den_first_layer_t(&c, &l, P, wt);
     den_reverse(&c, &l, P, w, &s, x, U, &R, wt, NULL);
     check("reverse/x (sparse first step)", x, f32("out/reverse/x"), U * I);
+    float *fold = malloc((size_t)den_fold_size(&l) * 4);
+    den_fold_make(&c, &l, P, fold);
+    memcpy(x, x0, (size_t)(U * I) * 4);
+    den_reverse_folded(&c, &l, P, w, &s, x, U, NULL, NULL, fold, NULL);
+    check("reverse/x (folded, dense x)", x, f32("out/reverse/x"), U * I);
+    memcpy(x, x0, (size_t)(U * I) * 4);
+    den_reverse_folded(&c, &l, P, w, &s, x, U, &R, wt, fold, NULL);
+    check("reverse/x (folded, sparse x0)", x, f32("out/reverse/x"), U * I);
+    free(fold);
     const int32_t *top = need("out/reverse/top1")->data;
     int topok = 1;
     for (int64_t u = 0; u < U; u++) {
