@@ -321,7 +321,7 @@ int main(int argc, char **argv)
         {"batch", 0, CLI_INT, &o.batch, "B", "users per reverse-process batch (memory only)"},
         {"precision", 0, CLI_STR, &o.precision, "f32|bf16", "inputs of the dense products (bf16: f32 sums)"},
         {"reverse", 0, CLI_STR, &o.reverse, "folded|direct",
-         "folded: carry W_x x between steps (6x fewer flops); direct: layer by layer (norm 1 always)"},
+         "folded: carry W_x x between steps (a sixth of the flops); direct: layer by layer"},
         {"seed", 0, CLI_INT, &o.seed, "N", "seed of the edge dropout and sampling noise (with the epoch)"},
         {"users", 0, CLI_STR, &o.users, "A:B", "only users A..B-1: write their chosen items (a shard)"},
         {"shard", 0, CLI_STR, &o.shard, "i/n", "only the i-th of n user ranges (0 <= i < n), as --users"},

@@ -35,7 +35,7 @@ M=$("$B/inspect" --json "$dir/base.ts" | grep -c '"name": "feat/' || true)
 echo "== one epoch on $data: $U users, $I items, $M modalities"
 
 # the engines' own rates at the stages' shapes: diffuse's chunks of 256 rows,
-# augment's batches of 1024, train's contrastive products
+# augment's batches of 1024 (its folded reverse process), train's contrastive products
 build/tests/gemm-bench "$I" "$U" 256 5 > "$dir/ref256"
 build/tests/gemm-bench "$I" "$U" 1024 3 > "$dir/ref1024"
 sed -n '1,3p' "$dir/ref256"
@@ -69,7 +69,7 @@ for p in ${PRECISIONS:-f32 bf16}; do
             printf "%-6s %-10s %8.2f %8d %8.0f %8.2f %9.1f %5.0f%% of %.0f (%s)\n", p, s, t, m, gf, gs, gf / gs, 100 * gf / gs / r, r, col }'
     }
     row diffuse "$t_d" "$m_d" "$dir/d.ts" log/diffuse "$(ref "$dir/ref256" denoiser "$col")"
-    row augment "$t_a" "$m_a" "$dir/a.ts" log/augment "$(ref "$dir/ref1024" denoiser "$col")"
+    row augment "$t_a" "$m_a" "$dir/a.ts" log/augment "$(ref "$dir/ref1024" reverse "$col")"
     row train "$t_t" "$m_t" "$dir/t.ts" log/train "$(ref "$dir/ref256" contrastive "$col")"
     printf "%-6s %-10s %8.2f %8d\n" "$p" evaluate "$t_e" "$m_e"
     row "diffuse+1" "$t_d2" "$m_d2" "$dir/d2.ts" log/diffuse "$(ref "$dir/ref256" denoiser "$col")"

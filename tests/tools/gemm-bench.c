@@ -3,7 +3,8 @@
  * f32 and oneDNN in bf16 (inputs bf16, f32 accumulation and output).
  * Median of REPS runs each, in Gflop/s, with the implementation oneDNN
  * chose, and per group the flop-weighted rate (total flops / total time):
- * the reference each stage's own rate is compared with.
+ * the reference each stage's own rate is compared with (a shape that runs
+ * several times per use counts that many times).
  * usage: gemm-bench ITEMS USERS [CHUNK] [REPS]   (TikTok: 6710 9308)
  * The first line is always the square 1024 x 1000 x 1000 product. */
 #include <cblas.h>
@@ -20,7 +21,7 @@ static int cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-typedef struct { const char *what; int ta, tb; int64_t M, N, K; } shape;
+typedef struct { const char *what; int ta, tb; int64_t M, N, K; int times; } shape;   /* times: runs per use (0 = 1) */
 
 enum { OB_F32, DN_F32, DN_BF16, NENG };
 static const char *eng_name[NENG] = {"openblas-f32", "onednn-f32", "onednn-bf16"};
@@ -60,6 +61,7 @@ static void group(const char *name, const shape *s, int n, int reps)
     double flops = 0, secs[NENG] = {0};
     printf("%s\n", name);
     for (int i = 0; i < n; i++) {
+        int times = s[i].times > 0 ? s[i].times : 1;   /* weight in the group's rate */
         double f = 2.0 * s[i].M * s[i].N * s[i].K;
         printf("  %-26s %5lld x %5lld x %5lld", s[i].what, (long long)s[i].M, (long long)s[i].K, (long long)s[i].N);
         char impl[64] = "", impl_bf[64] = "", scratch[64];
@@ -67,10 +69,10 @@ static void group(const char *name, const shape *s, int n, int reps)
             double t = time_gemm(&s[i], e, reps, e == DN_BF16 ? impl_bf : e == DN_F32 ? impl : scratch);
             if (t > 0) printf("  %7.1f", f / t / 1e9);
             else printf("  %7s", "-");
-            secs[e] += t > 0 ? t : 1e30;
+            secs[e] += t > 0 ? times * t : 1e30;
         }
         printf("  %s / %s\n", impl, impl_bf);
-        flops += f;
+        flops += times * f;
     }
     printf("%s rate:", name);
     for (int e = 0; e < NENG; e++) printf(" %s %.1f", eng_name[e], flops / secs[e] / 1e9);
@@ -87,20 +89,25 @@ int main(int argc, char **argv)
            openblas_get_corename(), openblas_get_num_threads());
     for (int k = 0; k < NENG; k++) printf(" %s", eng_name[k]);
     printf(", oneDNN's implementations\n");
-    shape sq[] = {{"square", 0, 0, 1024, 1000, 1000}};
+    shape sq[] = {{"square", 0, 0, 1024, 1000, 1000, 1}};
     group("square", sq, 1, reps);
     shape den[] = {
-        {"denoiser in: x W1^T", 0, 1, b, h, ni + e},
-        {"denoiser out: h W2^T", 0, 1, b, ni, h},
-        {"backward dW2 = g^T h", 1, 0, ni, h, b},
-        {"backward dh = g W2", 0, 0, b, h, ni},
-        {"backward dW1 = g^T x", 1, 0, h, ni, b},
+        {"denoiser in: x W1^T", 0, 1, b, h, ni + e, 1},
+        {"denoiser out: h W2^T", 0, 1, b, ni, h, 1},
+        {"backward dW2 = g^T h", 1, 0, ni, h, b, 1},
+        {"backward dh = g W2", 0, 0, b, h, ni, 1},
+        {"backward dW1 = g^T x", 1, 0, h, ni, b, 1},
     };
     group("denoiser", den, 5, reps);
+    shape rev[] = {   /* augment's folded reverse process per batch: T - 1 = 4 steps of y += hid M^T, one output layer */
+        {"reverse step: hid M^T", 0, 1, b, h, h, 4},
+        {"reverse out: h W2^T", 0, 1, b, ni, h, 1},
+    };
+    group("reverse", rev, 2, reps);
     shape cl[] = {
-        {"contrast S = a B^T", 0, 1, 1024, nu, d},
-        {"contrast da = dS B", 0, 0, 1024, d, nu},
-        {"contrast dB = dS^T a", 1, 0, nu, d, 1024},
+        {"contrast S = a B^T", 0, 1, 1024, nu, d, 1},
+        {"contrast da = dS B", 0, 0, 1024, d, nu, 1},
+        {"contrast dB = dS^T a", 1, 0, nu, d, 1024, 1},
     };
     group("contrastive", cl, 3, reps);
     return 0;
