@@ -83,7 +83,8 @@ static void regenerate(const options *o, const den_config *dc, const den_layout 
     for (int64_t r0 = u0; r0 < u1; r0 += B) {
         int64_t b = u1 - r0 < B ? u1 - r0 : B;
         cli_progress(r0 - u0, u1 - u0, "epoch %lld, graph/%s, user", (long long)epoch, mod);
-        for (int64_t q = 0; q < b; q++) sp_row_dense(R, r0 + q, x + q * I);
+        if (!(folded && sparse_first))              /* the folded process reads the sparse rows only */
+            for (int64_t q = 0; q < b; q++) sp_row_dense(R, r0 + q, x + q * I);
         rng_t rng;
         rng_seed(&rng, (uint64_t)o->seed, rng_stream(RNG_SAMPLE, epoch, mi, r0));   /* fits: checked in main */
         if (o->sampling_steps > 0) {                /* q_sample to step sampling_steps - 1 */

@@ -400,9 +400,9 @@ int den_reverse_folded(const den_config *c, const den_layout *l, const float *p,
                 float sd = (float)exp(0.5 * s->logvar[step]);
                 gemm_run_weights(0, 1, b, h1, I, sd, w->noise, I, p + l->w[1], ld, w->wversion, 1, y, h1);
             }
-        } else {                                 /* coef2_0 = 0: x = c1 out */
+        } else {                                 /* coef2_0 = 0 (abar_{-1} = 1): x = c1 out */
             den_linear(b, I, hl, hid, hl, p + l->w[last], hl, p + l->b[last], x, w->wversion);
-            if (c1 != 1.0f || c2 != 0.0f) {
+            if (c1 != 1.0f) {
 #pragma omp parallel for simd schedule(static)
                 for (int64_t i = 0; i < b * I; i++) x[i] *= c1;
             }

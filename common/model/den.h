@@ -99,20 +99,20 @@ double den_loss(const den_schedule *s, const float *x0, const ts_csr *R, const i
  * the first step's first layer runs as a sparse product. */
 int den_reverse(const den_config *c, const den_layout *l, const float *p, den_work *w, const den_schedule *s,
                 float *x, int64_t b, const ts_csr *x0, const float *wt_first, rng_t *noise_rng);  /* -1: no memory */
-/* The same reverse process folded (norm off): as the
- * first in-layer reads x only through W_x x (W_x its x-part, [h1 x I]) and
- * x moves by x = c1 out + c2 x with out = W_out hid + b_out, the process
- * can carry y = W_x x ([h1]) instead of x:
+/* The same reverse process folded (norm off).  The first in-layer reads x
+ * only through W_x x (W_x its x-part, [h1 x I]), and x moves by
+ * x = c1 out + c2 x with out = W_out hid + b_out, so the process can carry
+ * y = W_x x ([h1]) instead of x:
  *   y = c1 (M hid + W_x b_out) + c2 y,   M = W_x W_out [h1 x hl],
- * and needs the output layer only at t = 0, where coef2 = 0 (sampling
- * noise, drawn as den_reverse draws it, enters as y += sd W_x noise, a
- * dense product per step).  Per user and
- * step that is an h1 x hl product in place of two h x I ones (TikTok: 2
- * Mflop against 27).  fold [den_fold_size] from den_fold_make (M, then
- * W_x b_out), made once per set of weights.  x [b x I]: the input
- * rows on entry (read only when x0 is NULL), the result on return.  The
- * sums are reassociated, so the result is the direct one's up to float
- * rounding.  Returns 0; -1 no memory; -2 with norm on (use den_reverse). */
+ * and needs the output layer only at t = 0, where coef2 = 0.  Sampling
+ * noise, drawn as den_reverse draws it, enters as y += sd W_x noise (a
+ * dense product per step).  Per user and step that is an h1 x hl product
+ * in place of two h x I ones (TikTok: 2 Mflop against 27).  fold
+ * [den_fold_size] from den_fold_make (M, then W_x b_out), made once per set
+ * of weights.  x [b x I]: the input rows on entry (read only when x0 is
+ * NULL), the result on return.  The sums are reassociated, so the result
+ * is the direct one's up to float rounding.  Returns 0; -1 no memory; -2
+ * with norm on (use den_reverse). */
 int64_t den_fold_size(const den_layout *l);
 void den_fold_make(const den_config *c, const den_layout *l, const float *p, float *fold);
 int den_reverse_folded(const den_config *c, const den_layout *l, const float *p, den_work *w, const den_schedule *s,
