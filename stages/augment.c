@@ -62,6 +62,13 @@ static void shard_range(const options *o, int64_t U, int64_t *u0, int64_t *u1)
     }
 }
 
+/* Whether the reverse process runs folded: asked for, and possible (norm 1
+ * needs the layer-by-layer order). */
+static int reverse_folded(const options *o, const den_config *dc)
+{
+    return strcmp(o->reverse, "folded") == 0 && !dc->norm;
+}
+
 /* The top k items of users [u0, u1) after the reverse process, best first:
  * top [(u1-u0) x k]. */
 static void regenerate(const options *o, const den_config *dc, const den_layout *l, const float *p,
@@ -74,7 +81,7 @@ static void regenerate(const options *o, const den_config *dc, const den_layout 
     int k = o->rebuild_k;
     float *x = ts_alloc((size_t)(B * I) * 4), *wt = ts_alloc((size_t)(I * l->out[1]) * 4);
     float *score = malloc((size_t)(B * k) * 4);               /* [B x k] the chosen items' scores */
-    int folded = strcmp(o->reverse, "folded") == 0 && !dc->norm;
+    int folded = reverse_folded(o, dc);
     float *fold = folded ? ts_alloc((size_t)den_fold_size(l) * 4) : NULL;   /* [h1 x hl + h1] */
     if (!w || !x || !wt || !score || (folded && !fold)) cli_die("out of memory");
     den_first_layer_t(dc, l, p, wt);
@@ -244,9 +251,9 @@ static void job_prepare(job *j, const options *o, ts_bag *bag)
                     (long long)j->epoch, (long long)j->R->rows);
     }
     j->jn = (size_t)snprintf(j->json, sizeof j->json, "{\"stage\": \"augment\", \"epoch\": %lld", (long long)j->epoch);
-    if (!o->merge)                    /* which reverse process ran (norm 1 forces direct) */
+    if (!o->merge)                    /* which reverse process runs */
         j->jn += (size_t)snprintf(j->json + j->jn, sizeof j->json - j->jn, ", \"reverse\": \"%s\"",
-                                  j->dc.norm ? "direct" : o->reverse);
+                                  reverse_folded(o, &j->dc) ? "folded" : "direct");
 }
 
 /* Modality mod (the mi-th): its users' chosen items (reverse process, or

@@ -164,6 +164,16 @@ static void den_linear(int64_t b, int64_t n, int64_t m, const float *x, int64_t 
 }
 
 
+/* Layers 2 .. upto-1 on w->act[1] ([b x out_1]): each into w->act[k], tanh
+ * after all but the network's last layer. */
+static void den_layers(const den_layout *l, const float *p, den_work *w, int64_t b, int upto)
+{
+    for (int k = 2; k < upto; k++) {
+        den_linear(b, l->out[k], l->in[k], w->act[k - 1], l->in[k], p + l->w[k], l->in[k], p + l->b[k], w->act[k],
+                   w->wversion);
+        if (k + 1 < l->nlayers) dn_tanh(w->act[k], b * l->out[k]);
+    }
+}
 const float *den_forward(const den_config *c, const den_layout *l, const float *p, den_work *w, const float *x,
                          const int32_t *t, int64_t b, const float *keep_mask)
 {
@@ -191,10 +201,7 @@ const float *den_forward(const den_config *c, const den_layout *l, const float *
     den_linear(b, h, I, xin, I, p + l->w[1], ld, p + l->b[1], w->act[1], w->wversion);
     gemm_run_weights(0, 1, b, h, e, 1, w->emb, e, p + l->w[1] + I, ld, w->wversion, 1, w->act[1], h);
     dn_tanh(w->act[1], b * h);
-    for (int k = 2; k < l->nlayers; k++) {
-        den_linear(b, l->out[k], l->in[k], w->act[k - 1], l->in[k], p + l->w[k], l->in[k], p + l->b[k], w->act[k], w->wversion);
-        if (k + 1 < l->nlayers) dn_tanh(w->act[k], b * l->out[k]);
-    }
+    den_layers(l, p, w, b, l->nlayers);
     return w->act[l->nlayers - 1];
 }
 
@@ -312,10 +319,7 @@ static const float *den_forward_sparse(const den_config *c, const den_layout *l,
     sp_spmm(x0, wt, h, 1, 1, a);                 /* x0 W_x^T as a gather of rows of W_x^T */
     gemm_run_weights(0, 1, b, h, e, 1, w->emb, e, p + l->w[1] + I, ld, w->wversion, 1, a, h);
     dn_tanh(a, b * h);
-    for (int k = 2; k < l->nlayers; k++) {
-        den_linear(b, l->out[k], l->in[k], w->act[k - 1], l->in[k], p + l->w[k], l->in[k], p + l->b[k], w->act[k], w->wversion);
-        if (k + 1 < l->nlayers) dn_tanh(w->act[k], b * l->out[k]);
-    }
+    den_layers(l, p, w, b, l->nlayers);
     return w->act[l->nlayers - 1];
 }
 
@@ -383,11 +387,7 @@ int den_reverse_folded(const den_config *c, const den_layout *l, const float *p,
         for (int64_t i = 0; i < b; i++)
             for (int64_t j = 0; j < h1; j++) a[i * h1 + j] = y[i * h1 + j] + u[j];
         dn_tanh(a, b * h1);
-        for (int k = 2; k < last; k++) {
-            den_linear(b, l->out[k], l->in[k], w->act[k - 1], l->in[k], p + l->w[k], l->in[k], p + l->b[k], w->act[k],
-                       w->wversion);
-            dn_tanh(w->act[k], b * l->out[k]);
-        }
+        den_layers(l, p, w, b, last);
         const float *hid = w->act[last - 1];     /* [b x hl] the last layer's input */
         float c1 = (float)s->coef1[step], c2 = (float)s->coef2[step];
         if (step > 0) {                          /* y = c1 (hid M^T + W_x b_out) + c2 y */

@@ -21,7 +21,7 @@ static int cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-typedef struct { const char *what; int ta, tb; int64_t M, N, K; int times; } shape;   /* times: runs per use (0 = 1) */
+typedef struct { const char *what; int ta, tb; int64_t M, N, K; int times; } shape;   /* times: runs per use */
 
 enum { OB_F32, DN_F32, DN_BF16, NENG };
 static const char *eng_name[NENG] = {"openblas-f32", "onednn-f32", "onednn-bf16"};
@@ -61,7 +61,7 @@ static void group(const char *name, const shape *s, int n, int reps)
     double flops = 0, secs[NENG] = {0};
     printf("%s\n", name);
     for (int i = 0; i < n; i++) {
-        int times = s[i].times > 0 ? s[i].times : 1;   /* weight in the group's rate */
+        int times = s[i].times;                  /* weight in the group's rate */
         double f = 2.0 * s[i].M * s[i].N * s[i].K;
         printf("  %-26s %5lld x %5lld x %5lld", s[i].what, (long long)s[i].M, (long long)s[i].K, (long long)s[i].N);
         char impl[64] = "", impl_bf[64] = "", scratch[64];
