@@ -1,7 +1,7 @@
 #!/bin/sh
 # pipelines/metrics.sh: one epoch's line of metrics.jsonl, flat JSON, joined
-# from the epoch folder's files: evaluate's lines on test and val (test.json,
-# val.json; keys prefixed test_ / val_), the logs of train, diffuse and
+# from the epoch folder's files: evaluate's lines on test and val (eval.json,
+# one line per split; keys prefixed test_ / val_), the logs of train, diffuse and
 # augment (prefixed train_ / diffuse_ / augment_; each has the stage's
 # "seconds"), and evaluate_seconds, the two evaluations' time together
 # (from evaluate.log).
@@ -13,8 +13,11 @@ e=${d%/}; e=${e##*/e}
 flat() { sed -e 's/^{//' -e 's/}$//' -e "s/\"\([a-z/@0-9_]*\)\":/\"$1\1\":/g"; }
 # a stage's log line without the keys the line has already
 log() { sed 's/"stage": "[a-z-]*", //; s/"epoch": [0-9]*, //' | flat "$1"; }
-line="{\"epoch\": $e, $(flat test_ < "$d/test.json")"
-[ -s "$d/val.json" ] && line="$line, $(flat val_ < "$d/val.json")"
+split_line() { grep "\"split\": \"$1\"" "$d/eval.json" || true; }
+test_line=$(split_line test) val_line=$(split_line val)
+[ -n "$test_line" ] || { echo "metrics.sh: $d/eval.json has no test line" >&2; exit 1; }
+line="{\"epoch\": $e, $(echo "$test_line" | flat test_)"
+[ -n "$val_line" ] && line="$line, $(echo "$val_line" | flat val_)"
 line="$line, $("$bin/inspect" --print log/train "$d/train.ts" | log train_)"
 if [ "$diff" = simgraph ]; then
     line="$line, $("$bin/inspect" --print log/feature-graph "$d/augment.ts" | log feature_graph_)"

@@ -8,8 +8,8 @@
 #   e<e>/diffuse.ts   <- base.ts, epoch e-1 done (reads e<e-1>/diffuse.ts, train.ts)
 #   e<e>/augment.ts   <- base.ts, e<e>/diffuse.ts
 #   e<e>/train.ts     <- base.ts, e<e>/augment.ts, epoch e-1 done (reads e<e-1>/train.ts)
-#   e<e>/test.json, val.json <- evaluate e<e>/train.ts
-#   e<e>/metrics.json <- test.json, val.json and the stages' logs, joined
+#   e<e>/eval.json    <- evaluate e<e>/train.ts on test (and val): a line each
+#   e<e>/metrics.json <- eval.json and the stages' logs, joined
 #   e<e>/listed, pruned: metrics.jsonl updated, state before e-1 removed
 # Variants: diffmm (all of it), nodiff (no diffuse/augment: graph/ui stands
 # in for the modality graphs), nocl (no contrastive loss), simgraph
@@ -179,14 +179,12 @@ $(R)/e%/train.ts: $(R)/base.ts $(if $(GRAPHS),$(R)/e%/augment.ts) $$(call prev_d
 	$(SUBMIT) $(BIN)/train -q $(R)/base.ts $(if $(GRAPHS),$(@D)/augment.ts) $(call prev_state,$*,train.ts) \
 	    $(TRAIN_OPTS) -o $@
 
-$(R)/e%/test.json: $(R)/base.ts $(R)/e%/train.ts
-	$(SUBMIT) $(BIN)/evaluate -q $(R)/base.ts $(@D)/train.ts --split test --log $(@D)/evaluate.log > $@.tmp && mv $@.tmp $@
-
-$(R)/e%/val.json: $(R)/base.ts $(R)/e%/train.ts
-	$(SUBMIT) $(BIN)/evaluate -q $(R)/base.ts $(@D)/train.ts --split val --log $(@D)/evaluate.log > $@.tmp && mv $@.tmp $@
+# both splits from one evaluate: one process, one read of the embeddings
+$(R)/e%/eval.json: $(R)/base.ts $(R)/e%/train.ts
+	$(SUBMIT) $(BIN)/evaluate -q $(R)/base.ts $(@D)/train.ts --split test$(if $(HAS_VAL),$(comma)val) --log $(@D)/evaluate.log > $@.tmp && mv $@.tmp $@
 
 # the epoch's line of metrics.jsonl: both evaluations and the stages' logs
-$(R)/e%/metrics.json: $(R)/e%/test.json $(if $(HAS_VAL),$(R)/e%/val.json)
+$(R)/e%/metrics.json: $(R)/e%/eval.json
 	@$(PIPE)/metrics.sh $(BIN) $(@D) $(if $(DIFFUSION),diffusion,$(if $(SIMGRAPH),simgraph)) > $@.tmp && mv $@.tmp $@
 	@$(PIPE)/summary.sh $@ "$(DATASET) $(RUN)" --epochs
 
@@ -206,7 +204,7 @@ $(R)/e%/pruned: $(R)/e%/metrics.json
 # exist.  The stamps themselves are named by the summary's rule, so a
 # missing one is always made.  (An empty .SECONDARY would make every target
 # intermediate, the stamps too, and a longer run would find nothing to do.)
-.SECONDARY: $(foreach e,$(EPOCH_LIST),$(foreach f,diffuse.ts augment.ts train.ts test.json val.json metrics.json,$(R)/e$(e)/$(f)) \
+.SECONDARY: $(foreach e,$(EPOCH_LIST),$(foreach f,diffuse.ts augment.ts train.ts eval.json metrics.json,$(R)/e$(e)/$(f)) \
              $(if $(filter-out 1,$(SHARDS)),$(call shard_files,$(R)/e$(e))))
 
 # ---- the summary: best validation epoch (honest) and best test epoch (the release's protocol) ----

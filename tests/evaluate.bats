@@ -110,6 +110,22 @@ print(",".join([str(j) for j in range(40) if j not in seen][:4]))' "$T/zeros.ts"
     [ "$output" != "$(evaluate -q "$T/a.ts")" ]
 }
 
+@test "--split test,val prints each split's line, in the order asked, as two runs would" {
+    mc make "$T/a.ts" --seed 6 --users 80 --items 120
+    test_line=$(evaluate -q "$T/a.ts" --split test --topk 5,20 --label e3)
+    val_line=$(evaluate -q "$T/a.ts" --split val --topk 5,20 --label e3)
+    [ "$test_line" != "$val_line" ]
+    run evaluate -q "$T/a.ts" --split test,val --topk 5,20 --label e3 --log "$T/ev.log"
+    [ "$status" -eq 0 ]
+    [ "$output" = "$test_line"$'\n'"$val_line" ]
+    run evaluate -q "$T/a.ts" --split val,test --topk 5,20 --label e3
+    [ "$output" = "$val_line"$'\n'"$test_line" ]
+    # one log line per split, each with its own time
+    [ "$(wc -l < "$T/ev.log")" -eq 2 ]
+    grep -q '"split": "test", "seconds": ' "$T/ev.log"
+    grep -q '"split": "val", "seconds": ' "$T/ev.log"
+}
+
 @test "evaluate ends a pipe, ignores records it does not know and takes float64 embeddings" {
     mc make "$T/a.ts" --seed 6
     mc make "$T/f64.ts" --seed 6 --f64
@@ -199,9 +215,11 @@ for r in msgpack.Unpacker(sys.stdin.buffer, raw=False):
         [ "$status" -eq 2 ]
         [[ "$output" == "evaluate: --topk needs whole numbers of at least 1 separated by commas, not '$bad' (see evaluate --help)" ]]
     done
-    run evaluate "$T/a.ts" --split foo
-    [ "$status" -eq 2 ]
-    [ "$output" = "evaluate: --split is test or val, not 'foo' (see evaluate --help)" ]
+    for bad in foo test,test val,val test, ,val test,val,test 'test val'; do
+        run evaluate "$T/a.ts" --split "$bad"
+        [ "$status" -eq 2 ]
+        [ "$output" = "evaluate: --split is test, val, or both comma-separated (test,val), not '$bad' (see evaluate --help)" ]
+    done
     run evaluate "$T/a.ts" -o out.ts
     [ "$status" -eq 2 ]
     run evaluate --help
