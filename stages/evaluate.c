@@ -2,8 +2,9 @@
  *
  * Reads emb/user [U x d], emb/item [I x d], train [U x I] and the held-out
  * split (test or val, [U x I]; or both, --split test,val) from its inputs
- * and prints one JSON line per split on stdout: the metrics of ALGORITHM.md section 9, training items excluded,
- * averaged over the users with at least one held-out item.  It writes no
+ * and prints one JSON line per split on stdout: the metrics of ALGORITHM.md
+ * section 9, training items excluded, averaged over the users with at
+ * least one held-out item.  It writes no
  * stream, so it can end a pipe, and any model's embeddings will do. */
 #include <errno.h>
 #include <stdio.h>

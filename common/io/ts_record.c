@@ -17,12 +17,13 @@
 #define TS_HUGE (4u << 20)
 
 /* Touch every page of a fresh array [nbytes] from all threads.  On these
- * virtual machines the first touch of memory the host has taken back costs
- * about 2 ms a MB (the host backs the page then: 372 MB/s in 4 KiB pages,
- * 590 in huge pages, one thread); two threads fault in parallel (1050 MB/s
- * with huge pages), and the stage's own loops (or read(2) filling a
- * payload) then find the pages there.  Memory the process reuses costs
- * nothing more here. */
+ * virtual machines the first touch of memory the host has taken back is
+ * slow (the host backs the page then): 260-372 MB/s in 4 KiB pages and
+ * 427-590 in huge pages on one thread, 1050-1480 in huge pages on two
+ * (tests/tools/fresh-bench.c).  The stage's own loops, or read(2) filling
+ * a payload, then find the pages there.  Memory the process reuses costs
+ * nothing more here.  (This starts OpenMP's threads in stages that had
+ * none: cli_on_signal knows.) */
 static void ts_prefault(char *p, size_t nbytes)
 {
     int64_t pages = (int64_t)((nbytes + 4095) / 4096);

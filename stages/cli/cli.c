@@ -6,6 +6,7 @@
 #include <fnmatch.h>
 #include <dirent.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,9 +107,18 @@ void cli_progress_end(void)
 }
 
 /* A killed stage never leaves a file that looks finished: the temporary
- * is removed, then the signal is raised again with its default action. */
+ * is removed, then the signal is raised again with its default action.
+ * A signal to the process may land on a worker thread (OpenMP's pool,
+ * started by whatever ran in parallel first: even reading a large input),
+ * where cli_open's hold does not reach: it is passed on to the main
+ * thread, which takes it once its temporary's name is recorded. */
+static pthread_t cli_main_thread;
 static void cli_on_signal(int sig)
 {
+    if (!pthread_equal(pthread_self(), cli_main_thread)) {
+        pthread_kill(cli_main_thread, sig);
+        return;
+    }
     if (cli_tmp[0]) unlink(cli_tmp);
     signal(sig, SIG_DFL);
     raise(sig);
@@ -380,6 +390,7 @@ ts_writer *cli_open(cli_stage *c)
     sigaddset(&term, SIGTERM);
     sigaddset(&term, SIGHUP);
     sigprocmask(SIG_BLOCK, &term, &old);
+    cli_main_thread = pthread_self();
     signal(SIGINT, cli_on_signal);
     signal(SIGTERM, cli_on_signal);
     signal(SIGHUP, cli_on_signal);
