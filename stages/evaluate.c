@@ -71,11 +71,10 @@ static void parse_splits(const char *text, const char **names, int *n)
         size_t len = strcspn(p, ",");
         int k = 0;
         while (k < 2 && !(strlen(known[k]) == len && strncmp(p, known[k], len) == 0)) k++;
-        if (k == 2 || (*n == 1 && names[0] == known[k]))
+        if (k == 2 || *n == 2 || (*n == 1 && names[0] == known[k]))      /* unknown, a third, or twice */
             cli_usage_error("--split is test, val, or both comma-separated (test,val), not '%s'", text);
         names[(*n)++] = known[k];
         if (!p[len]) return;
-        if (*n == 2) cli_usage_error("--split is test, val, or both comma-separated (test,val), not '%s'", text);
         p += len + 1;
     }
 }

@@ -389,7 +389,7 @@ ts_writer *cli_open(cli_stage *c)
     sigaddset(&term, SIGINT);
     sigaddset(&term, SIGTERM);
     sigaddset(&term, SIGHUP);
-    sigprocmask(SIG_BLOCK, &term, &old);
+    pthread_sigmask(SIG_BLOCK, &term, &old);   /* this thread: the others pass signals on to it */
     cli_main_thread = pthread_self();
     signal(SIGINT, cli_on_signal);
     signal(SIGTERM, cli_on_signal);
@@ -399,7 +399,7 @@ ts_writer *cli_open(cli_stage *c)
     cli_out = w;
     const char *tmp = ts_writer_tmppath(w);
     if (tmp && strlen(tmp) < sizeof cli_tmp) strcpy(cli_tmp, tmp);
-    sigprocmask(SIG_SETMASK, &old, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (ts_writer_error(w)[0]) cli_die("writing %s", ts_writer_error(w));
     return w;
 }
