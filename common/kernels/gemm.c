@@ -127,18 +127,17 @@ static double gemm_now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* gemm_run, with B a weight matrix of the given version when weights */
+/* gemm_run with versioned inputs; wb: B is a weight matrix (gemm.h) */
 static void gemm_dispatch(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
-                          const float *B, int64_t ldb, int weights, uint64_t version, float beta, float *C,
+                          uint64_t va, const float *B, int64_t ldb, uint64_t vb, int wb, float beta, float *C,
                           int64_t ldc)
 {
     if (M == 0 || N == 0) return;
     double t0 = gemm_now();
     gemm_state.flops += 2.0 * (double)M * (double)N * (double)K;
     if (gemm_state.engine == GEMM_ONEDNN) {
-        gemm_precision p = gemm_state.precision;
-        if ((weights ? gemm_onednn_weights(ta, tb, M, N, K, alpha, A, lda, B, ldb, version, beta, C, ldc, p)
-                     : gemm_onednn(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, p)) == 0) {
+        if (gemm_onednn_v(ta, tb, M, N, K, alpha, A, lda, va, B, ldb, vb, wb, beta, C, ldc, gemm_state.precision) ==
+            0) {
             gemm_state.onednn_calls++;
             gemm_state.seconds += gemm_now() - t0;
             return;
@@ -153,11 +152,26 @@ static void gemm_dispatch(int ta, int tb, int64_t M, int64_t N, int64_t K, float
 void gemm_run(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
               const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
 {
-    gemm_dispatch(ta, tb, M, N, K, alpha, A, lda, B, ldb, 0, 0, beta, C, ldc);
+    gemm_dispatch(ta, tb, M, N, K, alpha, A, lda, 0, B, ldb, 0, 0, beta, C, ldc);
+}
+
+/* temporaries' versions have the top bit set: they never equal a weight's
+ * step count, and a caller's 0 stays "no version" */
+uint64_t gemm_version_new(void)
+{
+    static uint64_t last;
+    return ++last | (1ull << 63);
+}
+
+void gemm_run_v(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                uint64_t va, const float *B, int64_t ldb, uint64_t vb, float beta, float *C, int64_t ldc)
+{
+    gemm_dispatch(ta, tb, M, N, K, alpha, A, lda, va, B, ldb, vb, 0, beta, C, ldc);
 }
 
 void gemm_run_weights(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
-                      const float *W, int64_t ldw, uint64_t version, float beta, float *C, int64_t ldc)
+                      uint64_t va, const float *W, int64_t ldw, uint64_t version, float beta, float *C,
+                      int64_t ldc)
 {
-    gemm_dispatch(ta, tb, M, N, K, alpha, A, lda, W, ldw, 1, version, beta, C, ldc);
+    gemm_dispatch(ta, tb, M, N, K, alpha, A, lda, va, W, ldw, version, 1, beta, C, ldc);
 }

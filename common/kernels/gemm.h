@@ -38,15 +38,29 @@ int gemm_setup(const char *engine, const char *precision, char *err, size_t cap)
 void gemm_run(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
               const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
-/* The same product when B is a weight matrix that changes only between
- * optimiser steps: `version` counts the caller's changes to it (its Adam
- * step, say).  In bf16 the oneDNN engine converts such a B once per
- * (address, shape, version) and reuses the copy for every product until
- * the version changes; a few sampled values are compared as well, so a new
- * matrix at a freed one's address with the same version is not mistaken
- * for it.  In f32, and on OpenBLAS, this is gemm_run. */
+/* Versions of inputs read unchanged by several products.  In bf16 the
+ * oneDNN engine converts a versioned input once per (address, stored
+ * shape, version) and reuses the copy while it is kept; a few sampled
+ * values are compared as well, so a new matrix at a freed one's address
+ * with the same version is not mistaken for it.  In f32, and on OpenBLAS,
+ * versions change nothing: these are gemm_run.
+ *
+ * Temporaries (an activation the forward and the backward pass both read,
+ * a gradient two products read): take gemm_version_new() right after
+ * writing the matrix and pass it with every product that reads it until
+ * it changes; 0 converts on every use.  Such copies live in a pool of
+ * GEMM_TEMPS (gemm_onednn.c) slots, the least recently used giving way. */
+uint64_t gemm_version_new(void);
+void gemm_run_v(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                uint64_t va, const float *B, int64_t ldb, uint64_t vb, float beta, float *C, int64_t ldc);
+
+/* The same with B a weight matrix that changes only between optimiser
+ * steps: `version` counts the caller's changes to it (its Adam step, say;
+ * any number, 0 included).  Weights' copies have a pool of their own, so
+ * temporaries never push them out.  va versions A as in gemm_run_v. */
 void gemm_run_weights(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
-                      const float *W, int64_t ldw, uint64_t version, float beta, float *C, int64_t ldc);
+                      uint64_t va, const float *W, int64_t ldw, uint64_t version, float beta, float *C,
+                      int64_t ldc);
 
 /* What ran: the engine and precision in use, products by each engine,
  * oneDNN products that fell back to OpenBLAS, and all products' flops and
@@ -80,10 +94,11 @@ void gemm_openblas(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
                    const float *B, int64_t ldb, float beta, float *C, int64_t ldc, gemm_precision p);
 int gemm_onednn(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                 const float *B, int64_t ldb, float beta, float *C, int64_t ldc, gemm_precision p);
-/* gemm_onednn with B a weight matrix of the given version (gemm_run_weights) */
-int gemm_onednn_weights(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
-                        const float *B, int64_t ldb, uint64_t version, float beta, float *C, int64_t ldc,
-                        gemm_precision p);
+/* gemm_onednn with versioned inputs (gemm_run_v, gemm_run_weights): va and
+ * vb as there; wb: B is a weight matrix and vb its version. */
+int gemm_onednn_v(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                  uint64_t va, const float *B, int64_t ldb, uint64_t vb, int wb, float beta, float *C, int64_t ldc,
+                  gemm_precision p);
 int gemm_onednn_usable(void);
 const char *gemm_onednn_impl(void);
 

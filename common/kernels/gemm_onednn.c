@@ -4,7 +4,8 @@
  * objects are kept with it and pointed at the caller's arrays on each call.
  * Transposes and leading dimensions are strides of plain layouts, so no
  * operand is copied in f32.  In bf16 the two inputs are converted into
- * compact scratch arrays first (gemm_to_bf16). */
+ * compact bf16 arrays first (gemm_to_bf16): scratch arrays, or kept copies
+ * for versioned inputs (weights, and temporaries read by several products). */
 #include "kernels/gemm.h"
 
 #include <oneapi/dnnl/dnnl.h>
@@ -17,10 +18,13 @@
 #define GEMM_CACHE 48
 #define GEMM_WCACHE 3            /* bf16 weight copies kept: one denoiser's large layers (the next
                                     denoiser's step changes its version anyway) */
-#define GEMM_WMIN (1 << 16)      /* smaller weights are converted on each use */
+#define GEMM_TEMPS 4             /* temporaries' copies kept: den_backward reads an activation and a
+                                    gradient in each of two layers (x and g at the first, a_1 and g at
+                                    the last); rec_cl reads its logits' gradient and one side's rows */
+#define GEMM_WMIN (1 << 16)      /* smaller versioned inputs are converted on each use */
 #define GEMM_WSAMPLES 8
 
-typedef struct {                 /* a weight matrix's bf16 copy, as stored */
+typedef struct {                 /* a versioned input's bf16 copy, as stored */
     const float *src;
     int64_t rows, cols, ld;
     uint64_t version, stamp;
@@ -47,9 +51,10 @@ static struct {
     gemm_entry cache[GEMM_CACHE];
     uint64_t clock;
     char last_impl[64];
-    uint16_t *bf[2];                     /* bf16 copies of A and B */
+    uint16_t *bf[2];                     /* bf16 copies of unversioned A and B */
     size_t bf_cap[2];
-    gemm_wcopy w[GEMM_WCACHE];
+    gemm_wcopy w[GEMM_WCACHE];           /* weights' copies */
+    gemm_wcopy t[GEMM_TEMPS];            /* temporaries' copies */
 } gx;
 
 static int gemm_onednn_init(void)
@@ -174,44 +179,64 @@ static void gemm_wsample(const float *x, int64_t rows, int64_t cols, int64_t ld,
     }
 }
 
-/* The bf16 copy of weight matrix x (stored rows x cols, row length ld) at
- * this version: kept from an earlier call, or made now (in the least
- * recently used slot). */
-static const uint16_t *gemm_weights_bf16(const float *x, int64_t rows, int64_t cols, int64_t ld, uint64_t version)
+/* The bf16 copy of versioned input x (stored rows x cols, row length ld)
+ * from one of the n copies in pool: kept from an earlier call, or made now
+ * in an unused slot, else the least recently used slot large enough for
+ * it, else the least recently used one; never in the slot holding `busy`
+ * (the other input of the same product). */
+static const uint16_t *gemm_kept_bf16(gemm_wcopy *pool, int n, const uint16_t *busy, const float *x, int64_t rows,
+                                      int64_t cols, int64_t ld, uint64_t version)
 {
     float sample[GEMM_WSAMPLES];
     gemm_wsample(x, rows, cols, ld, sample);
-    gemm_wcopy *slot = &gx.w[0];
-    for (int i = 0; i < GEMM_WCACHE; i++) {
-        gemm_wcopy *c = &gx.w[i];
+    size_t need = (size_t)(rows * cols);
+    gemm_wcopy *lru = NULL, *fit = NULL;
+    for (int i = 0; i < n; i++) {
+        gemm_wcopy *c = &pool[i];
         if (c->bf && c->src == x && c->rows == rows && c->cols == cols && c->ld == ld && c->version == version &&
             !memcmp(c->sample, sample, sizeof sample)) {
             c->stamp = ++gx.clock;
             return c->bf;
         }
-        if (c->stamp < slot->stamp) slot = c;
+        if (c->bf && c->bf == busy) continue;
+        if (!lru || !c->bf || (lru->bf && c->stamp < lru->stamp)) lru = c;
+        if (c->cap >= need && (!fit || c->stamp < fit->stamp)) fit = c;
     }
-    if (!gemm_bf16_into(&slot->bf, &slot->cap, x, rows, cols, ld)) { slot->stamp = 0; return NULL; }
+    if (lru && !lru->bf) fit = NULL;             /* an unused slot first */
+    gemm_wcopy *slot = fit ? fit : lru;
+    if (!slot) return NULL;
+    if (!gemm_bf16_into(&slot->bf, &slot->cap, x, rows, cols, ld)) { slot->stamp = 0; slot->src = NULL; return NULL; }
     slot->src = x; slot->rows = rows; slot->cols = cols; slot->ld = ld; slot->version = version;
     memcpy(slot->sample, sample, sizeof sample);
     slot->stamp = ++gx.clock;
     return slot->bf;
 }
 
-static int gemm_onednn_any(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
-                           const float *B, int64_t ldb, int weights, uint64_t version, float beta, float *C,
-                           int64_t ldc, gemm_precision p)
+/* Input `which` (0 A, 1 B) of a product as compact bf16: a kept copy when
+ * it is versioned (weights: wb) and large enough to be worth keeping, else
+ * a scratch copy made now. */
+static const uint16_t *gemm_input_bf16(int which, const float *x, int64_t rows, int64_t cols, int64_t ld,
+                                       uint64_t version, int wb, const uint16_t *busy)
+{
+    if ((wb || version) && rows * cols >= GEMM_WMIN)
+        return wb ? gemm_kept_bf16(gx.w, GEMM_WCACHE, busy, x, rows, cols, ld, version)
+                  : gemm_kept_bf16(gx.t, GEMM_TEMPS, busy, x, rows, cols, ld, version);
+    return gemm_bf16_into(&gx.bf[which], &gx.bf_cap[which], x, rows, cols, ld);
+}
+
+int gemm_onednn_v(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                  uint64_t va, const float *B, int64_t ldb, uint64_t vb, int wb, float beta, float *C, int64_t ldc,
+                  gemm_precision p)
 {
     if (M == 0 || N == 0) return 0;
     if (K == 0 || !gemm_onednn_init()) return -1;
     const void *a = A, *b = B;
     if (p == GEMM_BF16) {                        /* compact bf16 copies, as stored */
         int64_t ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
-        if (!(a = gemm_bf16_into(&gx.bf[0], &gx.bf_cap[0], A, ar, ac, lda))) return -1;
-        weights &= br * bc >= GEMM_WMIN;
-        b = weights ? gemm_weights_bf16(B, br, bc, ldb, version)
-                    : gemm_bf16_into(&gx.bf[1], &gx.bf_cap[1], B, br, bc, ldb);
-        if (!b) return -1;
+        const uint16_t *abf = gemm_input_bf16(0, A, ar, ac, lda, va, 0, NULL);
+        if (!abf) return -1;
+        if (!(b = gemm_input_bf16(1, B, br, bc, ldb, vb, wb, abf))) return -1;
+        a = abf;
         lda = ac;
         ldb = bc;
     }
@@ -230,12 +255,5 @@ static int gemm_onednn_any(int ta, int tb, int64_t M, int64_t N, int64_t K, floa
 int gemm_onednn(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                 const float *B, int64_t ldb, float beta, float *C, int64_t ldc, gemm_precision p)
 {
-    return gemm_onednn_any(ta, tb, M, N, K, alpha, A, lda, B, ldb, 0, 0, beta, C, ldc, p);
-}
-
-int gemm_onednn_weights(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
-                        const float *B, int64_t ldb, uint64_t version, float beta, float *C, int64_t ldc,
-                        gemm_precision p)
-{
-    return gemm_onednn_any(ta, tb, M, N, K, alpha, A, lda, B, ldb, 1, version, beta, C, ldc, p);
+    return gemm_onednn_v(ta, tb, M, N, K, alpha, A, lda, 0, B, ldb, 0, 0, beta, C, ldc, p);
 }

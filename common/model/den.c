@@ -105,6 +105,8 @@ struct den_work {
     float *noise;                      /* [b x I] its sampling noise, made on first use */
     float *y;                          /* [b x h1] the folded reverse process's W_x x, made on first use */
     uint64_t wversion;                 /* the weights' version (den_work_weights) */
+    uint64_t xversion;                 /* xused's and act[k]'s versions for the products */
+    uint64_t aversion[DEN_MAXLAYERS];  /* (gemm_version_new), made when they are written */
 };
 
 den_work *den_work_new(const den_config *c, const den_layout *l, int64_t max_b)
@@ -117,7 +119,7 @@ den_work *den_work_new(const den_config *c, const den_layout *l, int64_t max_b)
     GET(w->temb, max_b * c->emb);
     GET(w->emb, max_b * c->emb);
     GET(w->demb, max_b * c->emb);
-    GET(w->xin, max_b * c->items);
+    if (c->norm) GET(w->xin, max_b * c->items);  /* else made by the first dropout (den_forward) */
     for (int k = 1; k < l->nlayers; k++) GET(w->act[k], max_b * l->out[k]);
     for (int i = 0; i < 2; i++) GET(w->dact[i], max_b * (l->widest ? l->widest : 1));
     GET(w->norms, max_b);
@@ -153,14 +155,14 @@ void den_time_embedding(int64_t e, const int32_t *t, int64_t b, float *out)
     }
 }
 
-/* y [b x n] = x [b x m] W^T + bias, W [n x m] (ld = row length of W) of
- * the given version (gemm_run_weights). */
-static void den_linear(int64_t b, int64_t n, int64_t m, const float *x, int64_t ldx, const float *W, int64_t ldw,
-                       const float *bias, float *y, uint64_t version)
+/* y [b x n] = x [b x m] W^T + bias, x of version vx (0: none), W [n x m]
+ * (ld = row length of W) of the given version (gemm_run_weights). */
+static void den_linear(int64_t b, int64_t n, int64_t m, const float *x, int64_t ldx, uint64_t vx, const float *W,
+                       int64_t ldw, const float *bias, float *y, uint64_t version)
 {
 #pragma omp parallel for schedule(static) if (b * n > 65536)
     for (int64_t i = 0; i < b; i++) memcpy(y + i * n, bias, (size_t)n * sizeof *y);
-    gemm_run_weights(0, 1, b, n, m, 1, x, ldx, W, ldw, version, 1, y, n);
+    gemm_run_weights(0, 1, b, n, m, 1, x, ldx, vx, W, ldw, version, 1, y, n);
 }
 
 
@@ -169,9 +171,10 @@ static void den_linear(int64_t b, int64_t n, int64_t m, const float *x, int64_t 
 static void den_layers(const den_layout *l, const float *p, den_work *w, int64_t b, int upto)
 {
     for (int k = 2; k < upto; k++) {
-        den_linear(b, l->out[k], l->in[k], w->act[k - 1], l->in[k], p + l->w[k], l->in[k], p + l->b[k], w->act[k],
-                   w->wversion);
+        den_linear(b, l->out[k], l->in[k], w->act[k - 1], l->in[k], w->aversion[k - 1], p + l->w[k], l->in[k],
+                   p + l->b[k], w->act[k], w->wversion);
         if (k + 1 < l->nlayers) dn_tanh(w->act[k], b * l->out[k]);
+        w->aversion[k] = gemm_version_new();
     }
 }
 const float *den_forward(const den_config *c, const den_layout *l, const float *p, den_work *w, const float *x,
@@ -179,9 +182,11 @@ const float *den_forward(const den_config *c, const den_layout *l, const float *
 {
     int64_t I = c->items, e = c->emb;
     den_time_embedding(e, t, b, w->temb);
-    den_linear(b, e, e, w->temb, e, p + l->w[0], e, p + l->b[0], w->emb, w->wversion);
+    den_linear(b, e, e, w->temb, e, 0, p + l->w[0], e, p + l->b[0], w->emb, w->wversion);
     /* the row input: optional L2 normalisation, then dropout */
     const float *xin = x;
+    if (!c->norm && keep_mask && !w->xin && !(w->xin = ts_alloc_uninit((size_t)(w->max_b * I) * sizeof *x)))
+        return NULL;
     if (c->norm || keep_mask) {
         if (c->norm) {
             dn_normalize_rows(x, b, I, w->xin, w->norms);
@@ -196,11 +201,13 @@ const float *den_forward(const den_config *c, const den_layout *l, const float *
         xin = w->xin;
     }
     w->xused = xin;
+    w->xversion = gemm_version_new();            /* den_backward reads it again */
     /* first in-layer over [x, emb]: two products into one output */
     int64_t h = l->out[1], ld = l->in[1];
-    den_linear(b, h, I, xin, I, p + l->w[1], ld, p + l->b[1], w->act[1], w->wversion);
-    gemm_run_weights(0, 1, b, h, e, 1, w->emb, e, p + l->w[1] + I, ld, w->wversion, 1, w->act[1], h);
+    den_linear(b, h, I, xin, I, w->xversion, p + l->w[1], ld, p + l->b[1], w->act[1], w->wversion);
+    gemm_run_weights(0, 1, b, h, e, 1, w->emb, e, 0, p + l->w[1] + I, ld, w->wversion, 1, w->act[1], h);
     dn_tanh(w->act[1], b * h);
+    w->aversion[1] = gemm_version_new();
     den_layers(l, p, w, b, l->nlayers);
     return w->act[l->nlayers - 1];
 }
@@ -229,20 +236,21 @@ void den_backward(const den_config *c, const den_layout *l, const float *p, den_
 #pragma omp parallel for simd schedule(static)
             for (int64_t i = 0; i < b * n; i++) g[i] *= 1 - a[i] * a[i];
         }
+        uint64_t gv = gemm_version_new();        /* g is read by two or three products */
         den_colsum(g, b, n, grad + l->b[k]);
         if (k >= 2) {
             /* dW = g^T a_{k-1}: [n x b] [b x m];  g_{k-1} = g W: [b x n] [n x m] */
-            gemm_run(1, 0, n, m, b, 1, g, n, w->act[k - 1], m, 1, grad + l->w[k], m);
+            gemm_run_v(1, 0, n, m, b, 1, g, n, gv, w->act[k - 1], m, w->aversion[k - 1], 1, grad + l->w[k], m);
             float *gn = w->dact[cur];
-            gemm_run_weights(0, 0, b, m, n, 1, g, n, p + l->w[k], m, w->wversion, 0, gn, m);
+            gemm_run_weights(0, 0, b, m, n, 1, g, n, gv, p + l->w[k], m, w->wversion, 0, gn, m);
             g = gn;
             cur ^= 1;
         } else {
             /* first in-layer: its input is [x_in, emb] */
             const float *x = w->xused;
-            gemm_run(1, 0, n, I, b, 1, g, n, x, I, 1, grad + l->w[1], m);
-            gemm_run(1, 0, n, e, b, 1, g, n, w->emb, e, 1, grad + l->w[1] + I, m);
-            gemm_run_weights(0, 0, b, e, n, 1, g, n, p + l->w[1] + I, m, w->wversion, 0, w->demb, e);
+            gemm_run_v(1, 0, n, I, b, 1, g, n, gv, x, I, w->xversion, 1, grad + l->w[1], m);
+            gemm_run_v(1, 0, n, e, b, 1, g, n, gv, w->emb, e, 0, 1, grad + l->w[1] + I, m);
+            gemm_run_weights(0, 0, b, e, n, 1, g, n, gv, p + l->w[1] + I, m, w->wversion, 0, w->demb, e);
         }
     }
     /* time embedding layer: emb = temb We^T + be */
@@ -256,7 +264,7 @@ double den_loss(const den_schedule *s, const float *x0, const ts_csr *R, const i
 {
     int64_t I = R->cols;
     float *of = scratch, *xe = scratch + b * d;  /* [b x d] out F, x0 E */
-    gemm_run_weights(0, 0, b, d, I, 1, out, I, F, d, 0, 0, of, d);    /* F: constant */
+    gemm_run_weights(0, 0, b, d, I, 1, out, I, 0, F, d, 0, 0, of, d);    /* F: constant */
     /* per row, in parallel; the rows' terms are summed in row order below,
      * so the loss does not depend on the number of threads */
 #pragma omp parallel for schedule(static)
@@ -294,7 +302,7 @@ double den_loss(const den_schedule *s, const float *x0, const ts_csr *R, const i
     double total = 0;
     for (int64_t i = 0; i < b; i++) total += (diff[i] + e_loss * gc[i]) / (double)count;
     /* dout += d(out F) F^T: [b x d] [d x I] */
-    gemm_run_weights(0, 1, b, I, d, 1, of, d, F, d, 0, 1, dout, I);
+    gemm_run_weights(0, 1, b, I, d, 1, of, d, 0, F, d, 0, 1, dout, I);
     return total;
 }
 
@@ -313,12 +321,13 @@ static const float *den_forward_sparse(const den_config *c, const den_layout *l,
 {
     int64_t e = c->emb, I = c->items, h = l->out[1], ld = l->in[1];
     den_time_embedding(e, t, b, w->temb);
-    den_linear(b, e, e, w->temb, e, p + l->w[0], e, p + l->b[0], w->emb, w->wversion);
+    den_linear(b, e, e, w->temb, e, 0, p + l->w[0], e, p + l->b[0], w->emb, w->wversion);
     float *a = w->act[1];
     for (int64_t i = 0; i < b; i++) memcpy(a + i * h, p + l->b[1], (size_t)h * sizeof *a);
     sp_spmm(x0, wt, h, 1, 1, a);                 /* x0 W_x^T as a gather of rows of W_x^T */
-    gemm_run_weights(0, 1, b, h, e, 1, w->emb, e, p + l->w[1] + I, ld, w->wversion, 1, a, h);
+    gemm_run_weights(0, 1, b, h, e, 1, w->emb, e, 0, p + l->w[1] + I, ld, w->wversion, 1, a, h);
     dn_tanh(a, b * h);
+    w->aversion[1] = gemm_version_new();
     den_layers(l, p, w, b, l->nlayers);
     return w->act[l->nlayers - 1];
 }
@@ -335,6 +344,7 @@ int den_reverse(const den_config *c, const den_layout *l, const float *p, den_wo
         const float *out = (step == s->steps - 1 && x0 && wt_first && !c->norm)
                                ? den_forward_sparse(c, l, p, w, x0, wt_first, t, b)
                                : den_forward(c, l, p, w, x, t, b, NULL);
+        if (!out) return -1;
         float c1 = (float)s->coef1[step], c2 = (float)s->coef2[step];
 #pragma omp parallel for simd schedule(static)
         for (int64_t i = 0; i < b * I; i++) x[i] = c1 * out[i] + c2 * x[i];
@@ -375,18 +385,19 @@ int den_reverse_folded(const den_config *c, const den_layout *l, const float *p,
     const float *M = fold, *mb = fold + h1 * hl; /* [h1 x hl], [h1] */
     uint64_t mversion = w->wversion;             /* M changes with the weights */
     if (x0 && wt_first) sp_spmm(x0, wt_first, h1, 1, 0, y);                    /* x0 W_x^T, sparse */
-    else gemm_run_weights(0, 1, b, h1, I, 1, x, I, p + l->w[1], ld, w->wversion, 0, y, h1);
+    else gemm_run_weights(0, 1, b, h1, I, 1, x, I, 0, p + l->w[1], ld, w->wversion, 0, y, h1);
     for (int step = s->steps - 1; step >= 0; step--) {
         int32_t t = step;                        /* u = W_e' (W_emb phi(t) + b_emb) + b_in0 */
         den_time_embedding(e, &t, 1, w->temb);
-        den_linear(1, e, e, w->temb, e, p + l->w[0], e, p + l->b[0], w->emb, w->wversion);
+        den_linear(1, e, e, w->temb, e, 0, p + l->w[0], e, p + l->b[0], w->emb, w->wversion);
         memcpy(u, p + l->b[1], (size_t)h1 * sizeof *u);
-        gemm_run_weights(0, 1, 1, h1, e, 1, w->emb, e, p + l->w[1] + I, ld, w->wversion, 1, u, h1);
+        gemm_run_weights(0, 1, 1, h1, e, 1, w->emb, e, 0, p + l->w[1] + I, ld, w->wversion, 1, u, h1);
         float *a = w->act[1];
 #pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < b; i++)
             for (int64_t j = 0; j < h1; j++) a[i * h1 + j] = y[i * h1 + j] + u[j];
         dn_tanh(a, b * h1);
+        w->aversion[1] = gemm_version_new();
         den_layers(l, p, w, b, last);
         const float *hid = w->act[last - 1];     /* [b x hl] the last layer's input */
         float c1 = (float)s->coef1[step], c2 = (float)s->coef2[step];
@@ -394,14 +405,14 @@ int den_reverse_folded(const den_config *c, const den_layout *l, const float *p,
 #pragma omp parallel for schedule(static)
             for (int64_t i = 0; i < b; i++)
                 for (int64_t j = 0; j < h1; j++) y[i * h1 + j] = c2 * y[i * h1 + j] + c1 * mb[j];
-            gemm_run_weights(0, 1, b, h1, hl, c1, hid, hl, M, hl, mversion, 1, y, h1);
+            gemm_run_weights(0, 1, b, h1, hl, c1, hid, hl, 0, M, hl, mversion, 1, y, h1);
             if (noise_rng) {                     /* x += sd N(0, 1), the draws den_reverse makes: y += sd W_x noise */
                 rng_normal_fill(noise_rng, w->noise, b * I);
                 float sd = (float)exp(0.5 * s->logvar[step]);
-                gemm_run_weights(0, 1, b, h1, I, sd, w->noise, I, p + l->w[1], ld, w->wversion, 1, y, h1);
+                gemm_run_weights(0, 1, b, h1, I, sd, w->noise, I, 0, p + l->w[1], ld, w->wversion, 1, y, h1);
             }
         } else {                                 /* coef2_0 = 0 (abar_{-1} = 1): x = c1 out */
-            den_linear(b, I, hl, hid, hl, p + l->w[last], hl, p + l->b[last], x, w->wversion);
+            den_linear(b, I, hl, hid, hl, 0, p + l->w[last], hl, p + l->b[last], x, w->wversion);
             if (c1 != 1.0f) {
 #pragma omp parallel for simd schedule(static)
                 for (int64_t i = 0; i < b * I; i++) x[i] *= c1;

@@ -219,7 +219,7 @@ static void check_weights(void)
         else for (int64_t i = 0; i < N * K; i++) W[i] = uniform();
         uint64_t version = round == 2 ? 1 : (uint64_t)round;   /* round 2: new values, version kept */
         for (int rep = 0; rep < 2; rep++) {              /* rep 1: from the kept copy */
-            gemm_run_weights(0, 1, M, N, K, 1, A, K, W, K, version, 0, C1, N);
+            gemm_run_weights(0, 1, M, N, K, 1, A, K, 0, W, K, version, 0, C1, N);
             gemm_run(0, 1, M, N, K, 1, A, K, W, K, 0, C2, N);
             ok &= !memcmp(C1, C2, (size_t)(M * N) * 4);
         }
@@ -229,6 +229,58 @@ static void check_weights(void)
            ok ? "ok  " : "FAIL");
     gemm_setup(NULL, "f32", err, sizeof err);
     free(A); free(W); free(C1); free(C2);
+}
+
+/* gemm_run_v in bf16 on oneDNN: versioned temporaries give gemm_run's bits
+ * when read again (as A, transposed A and B), after being rewritten under a
+ * new version, and when more of them are live than the pool keeps (six
+ * matrices read in turn, then again in reverse order). */
+static void check_temps(void)
+{
+    enum { NT = 6 };
+    int64_t M = 96, N = 200, K = 700;              /* each T [M x K] = 67,200 >= the pool's minimum */
+    float *T[NT], *B = malloc((size_t)(K * N) * 4), *C1 = malloc((size_t)(K * K) * 4), *C2 = malloc((size_t)(K * K) * 4);
+    uint64_t v[NT];
+    if (!B || !C1 || !C2) { fprintf(stderr, "out of memory\n"); exit(1); }
+    for (int64_t i = 0; i < K * N; i++) B[i] = uniform();
+    for (int k = 0; k < NT; k++) {
+        if (!(T[k] = malloc((size_t)(M * K) * 4))) { fprintf(stderr, "out of memory\n"); exit(1); }
+        for (int64_t i = 0; i < M * K; i++) T[k][i] = uniform();
+        v[k] = 0;
+    }
+    char err[64];
+    gemm_setup("onednn", "bf16", err, sizeof err);
+    int ok = 1;
+    for (int round = 0; round < 3; round++) {
+        for (int q = 0; q < 2 * NT; q++) {
+            int k = q < NT ? q : 2 * NT - 1 - q;
+            if (round == 1 && q == k) {            /* round 1: each rewritten, with a new version */
+                for (int64_t i = 0; i < M * K; i++) T[k][i] = uniform();
+                v[k] = 0;
+            }
+            if (!v[k]) v[k] = gemm_version_new();
+            /* T B: [M x K] [K x N] */
+            gemm_run_v(0, 0, M, N, K, 1, T[k], K, v[k], B, N, 0, 0, C1, N);
+            gemm_run(0, 0, M, N, K, 1, T[k], K, B, N, 0, C2, N);
+            ok &= !memcmp(C1, C2, (size_t)(M * N) * 4);
+            /* T^T T: [K x M] [M x K], both inputs the same temporary */
+            gemm_run_v(1, 0, K, K, M, 1, T[k], K, v[k], T[k], K, v[k], 0, C1, K);
+            gemm_run(1, 0, K, K, M, 1, T[k], K, T[k], K, 0, C2, K);
+            ok &= !memcmp(C1, C2, (size_t)(K * K) * 4);
+            /* T[k] as B of another temporary: T[j] T[k]^T: [M x K] [K x M] */
+            int j = (k + 1) % NT;
+            if (!v[j]) v[j] = gemm_version_new();
+            gemm_run_v(0, 1, M, M, K, 1, T[j], K, v[j], T[k], K, v[k], 0, C1, M);
+            gemm_run(0, 1, M, M, K, 1, T[j], K, T[k], K, 0, C2, M);
+            ok &= !memcmp(C1, C2, (size_t)(M * M) * 4);
+        }
+    }
+    checks++; failed += !ok;
+    printf("%s onednn bf16 versioned temporaries give gemm_run's bits: read again, rewritten, more than the pool keeps\n",
+           ok ? "ok  " : "FAIL");
+    gemm_setup(NULL, "f32", err, sizeof err);
+    for (int k = 0; k < NT; k++) free(T[k]);
+    free(B); free(C1); free(C2);
 }
 
 /* out [b x m] = tanh(x [b x n] W1^T) W2^T, W1 [h x n], W2 [m x h] */
@@ -298,6 +350,7 @@ int main(void)
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) check_shape(&shapes[i]);
     check_mlp(64, 700, 100, 300);
     check_weights();
+    check_temps();
     printf("gemm-check: %d checks, %d failed\n", checks, failed);
     return failed ? 1 : 0;
 }
