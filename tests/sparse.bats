@@ -1,16 +1,16 @@
 #!/usr/bin/env bats
-# sparse.bats: the sparse kernels (common/kernels/sp.c: sp_spmm, sp_transpose)
+# sparse.bats: the sparse kernels (common/kernels/sp.c: sp_spmm, sp_spmm_add, sp_transpose)
 # against numpy, their thread independence, and their benchmark line.
 
 load helpers
 
 gc() { "$PY" "$ROOT/tests/tools/graph_check.py" "$@"; }
 
-@test "sp_spmm agrees with numpy for alpha/beta variants, beta 0 over NaN, empty rows and d = 1, 3, 64, 130" {
+@test "sp_spmm agrees with numpy for alpha/beta variants, beta 0 over NaN, empty rows and d = 1, 3, 64, 130; sp_spmm_add gives its bits" {
     run gc spmm "$TOOLS/graph-check" "$T"
     echo "$output"
     [ "$status" -eq 0 ]
-    [[ "$output" == *"100 cases agree"* ]]
+    [[ "$output" == *"160 cases agree"* ]]
 }
 
 @test "sp_spmm gives bit-identical results on 1 and 2 OpenMP threads" {

@@ -128,13 +128,13 @@ int sp_transpose(const ts_csr *A, ts_csr *At)
 #define SP_SERIAL_WORK 32768  /* below nnz * d of this (some 10 us of work), starting
                                  threads costs more than they save */
 
-/* Columns j0 .. j0+w-1 of row r of y = alpha A x + beta y.  The accumulator
+/* Columns j0 .. j0+w-1 of row r of y = alpha A x + beta c (c may be y).  The accumulator
  * lives on the stack (in registers for w = SP_BLOCK, which is inlined as a
  * constant: twice as fast as a run-time width); the inner loops run over
  * contiguous floats of x and y and vectorise. */
 static inline __attribute__((always_inline)) void
 sp_spmm_block(const ts_csr *A, int64_t r, const float *restrict x, int64_t d, int64_t j0, int64_t w,
-              float alpha, float beta, float *restrict y)
+              float alpha, float beta, const float *c, float *y)
 {
     float acc[SP_BLOCK];                                  /* [w] part of row r of A x */
     for (int64_t j = 0; j < w; j++) acc[j] = 0.0f;
@@ -149,13 +149,14 @@ sp_spmm_block(const ts_csr *A, int64_t r, const float *restrict x, int64_t d, in
 #pragma omp simd
         for (int64_t j = 0; j < w; j++) acc[j] += v * xr[j];
     }
-    float *restrict yr = y + r * d + j0;                                   /* [w] */
+    float *yr = y + r * d + j0;                                            /* [w] */
+    const float *cr = c + r * d + j0;                                      /* [w] */
     if (beta == 0.0f) {
 #pragma omp simd
         for (int64_t j = 0; j < w; j++) yr[j] = alpha * acc[j];
     } else {
 #pragma omp simd
-        for (int64_t j = 0; j < w; j++) yr[j] = alpha * acc[j] + beta * yr[j];
+        for (int64_t j = 0; j < w; j++) yr[j] = alpha * acc[j] + beta * cr[j];
     }
 }
 
@@ -167,14 +168,19 @@ sp_spmm_block(const ts_csr *A, int64_t r, const float *restrict x, int64_t d, in
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #endif
 static void sp_spmm_row(const ts_csr *A, int64_t r, const float *restrict x, int64_t d, float alpha,
-                        float beta, float *restrict y)
+                        float beta, const float *c, float *y)
 {
     int64_t j0 = 0;
-    for (; j0 + SP_BLOCK <= d; j0 += SP_BLOCK) sp_spmm_block(A, r, x, d, j0, SP_BLOCK, alpha, beta, y);
-    if (j0 < d) sp_spmm_block(A, r, x, d, j0, d - j0, alpha, beta, y);
+    for (; j0 + SP_BLOCK <= d; j0 += SP_BLOCK) sp_spmm_block(A, r, x, d, j0, SP_BLOCK, alpha, beta, c, y);
+    if (j0 < d) sp_spmm_block(A, r, x, d, j0, d - j0, alpha, beta, c, y);
 }
 
 void sp_spmm(const ts_csr *A, const float *x, int64_t d, float alpha, float beta, float *y)
+{
+    sp_spmm_add(A, x, d, alpha, beta, y, y);
+}
+
+void sp_spmm_add(const ts_csr *A, const float *x, int64_t d, float alpha, float beta, const float *c, float *y)
 {
     if (d <= 0) return;
     const int64_t rows = A->rows;
@@ -183,7 +189,7 @@ void sp_spmm(const ts_csr *A, const float *x, int64_t d, float alpha, float beta
      * small dynamic chunks balance them, at a cost that is negligible next
      * to 64 multiply-adds per entry */
 #pragma omp parallel for schedule(dynamic, 32) if (parallel)
-    for (int64_t r = 0; r < rows; r++) sp_spmm_row(A, r, x, d, alpha, beta, y);
+    for (int64_t r = 0; r < rows; r++) sp_spmm_row(A, r, x, d, alpha, beta, c, y);
 }
 
 void sp_row_dense(const ts_csr *A, int64_t r, float *x)

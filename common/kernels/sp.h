@@ -29,6 +29,10 @@ void sp_row_dense(const ts_csr *A, int64_t r, float *x);
  * alpha/beta update), so the result does not depend on the thread count.
  * Parallel over rows with OpenMP; small products stay on one thread. */
 void sp_spmm(const ts_csr *A, const float *x, int64_t d, float alpha, float beta, float *y);
+/* y = alpha * A x + beta * c: sp_spmm with the addend read from c ([rows
+ * x d], y itself or an array not overlapping y), the same bits as copying
+ * c into y and calling sp_spmm without the copy's pass over memory. */
+void sp_spmm_add(const ts_csr *A, const float *x, int64_t d, float alpha, float beta, const float *c, float *y);
 
 /* At = A^T (cols x rows).  Column indices of At come out sorted within each
  * row whatever the order in A's rows; duplicates in A stay duplicates.

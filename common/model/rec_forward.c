@@ -79,11 +79,11 @@ void rec_work_free(rec_work *w)
 static void rec_propagate(const ts_csr *adj, const float *in, int L, int64_t d, float *out, float *s1, float *s2)
 {
     int64_t nd = adj->rows * d;
-    memcpy(out, in, (size_t)nd * sizeof *out);
     if (L == 1) {                              /* the common case: one pass */
-        sp_spmm(adj, in, d, 1, 1, out);
+        sp_spmm_add(adj, in, d, 1, 1, in, out);
         return;
     }
+    memcpy(out, in, (size_t)nd * sizeof *out);
     const float *cur = in;
     for (int l = 1; l <= L; l++) {
         float *next = (l % 2) ? s1 : s2;

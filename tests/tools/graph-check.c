@@ -3,7 +3,9 @@
  * and times sp_spmm on a real graph.
  *
  *   graph-check spmm IN OUT ALPHA BETA   IN: csr A, dense x (cols x d), y
- *                                        (rows x d); OUT: y = alpha A x + beta y
+ *                                        (rows x d); OUT: y = alpha A x + beta y,
+ *                                        or + beta c when IN has a dense c
+ *                                        (rows x d): sp_spmm_add
  *   graph-check transpose IN OUT         IN: csr A; OUT: csr At
  *   graph-check normalized IN OUT U I    IN: dense <i4 u, i (edges); OUT: csr G
  *   graph-check interactions IN OUT      IN: csr R; OUT: csr G
@@ -70,7 +72,12 @@ static int run_spmm(char **a)
     int64_t d = x->shape[1];
     if (x->ndim != 2 || y->ndim != 2 || x->shape[0] != A->csr.cols || y->shape[0] != A->csr.rows || y->shape[1] != d)
         die("shapes of A, x, y do not agree");
-    sp_spmm(&A->csr, x->data, d, (float)atof(a[2]), (float)atof(a[3]), y->data);
+    ts_record *c = ts_bag_get(&bag, "c");
+    if (c && (c->kind != TS_DENSE || c->dtype != DT_F32 || c->ndim != 2 || c->shape[0] != y->shape[0] ||
+              c->shape[1] != d))
+        die("c must be dense <f4 of y's shape");
+    if (c) sp_spmm_add(&A->csr, x->data, d, (float)atof(a[2]), (float)atof(a[3]), c->data, y->data);
+    else sp_spmm(&A->csr, x->data, d, (float)atof(a[2]), (float)atof(a[3]), y->data);
     save(a[1], y);
     ts_bag_free(&bag);
     return 0;

@@ -234,9 +234,10 @@ def spmm_case(rng, rows, cols, d, density, nan_y=False, nan_x=False):
     return t, A, x, y
 
 
-def run_spmm(a, t, x, y, alpha, beta, env=None, tag="s"):
+def run_spmm(a, t, x, y, alpha, beta, env=None, tag="s", c=None):
     src, out = f"{a.dir}/{tag}_in.ts", f"{a.dir}/{tag}_out.ts"
-    write(src, [csr_record("A", *t), dense_record("x", x), dense_record("y", y)])
+    extra = [dense_record("c", c)] if c is not None else []
+    write(src, [csr_record("A", *t), dense_record("x", x), dense_record("y", y)] + extra)
     tool(a.tool, "spmm", src, out, repr(alpha), repr(beta), env=env)
     return read_stream(out)["y"]
 
@@ -262,8 +263,13 @@ def cmd_spmm(a):
                 if not np.all(np.abs(got - want) <= 1e-5 * scale + 1e-30):
                     fail(f"d={d} {rows}x{cols} alpha={alpha} beta={beta}: max error {np.abs(got - want).max():.3g}")
                 n += 1
+                if beta != 0:                   # sp_spmm_add: the addend from c, y's old values never read
+                    got_c = run_spmm(a, t, x, np.full_like(y, np.nan), alpha, beta, c=y)
+                    if got_c.tobytes() != got.tobytes():
+                        fail(f"d={d} {rows}x{cols} alpha={alpha} beta={beta}: sp_spmm_add differs from sp_spmm")
+                    n += 1
     print(f"sp_spmm: {n} cases agree with numpy (d = 1, 3, 64, 130; rows with no entries; beta = 0 over NaN; "
-          "alpha = 0 over NaN x)")
+          "alpha = 0 over NaN x; sp_spmm_add with its addend apart, bit for bit, over NaN y)")
 
 
 def cmd_spmm_threads(a):
