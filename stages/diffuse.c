@@ -77,7 +77,7 @@ static void row_rng(rng_t *r, int seed, int64_t epoch, int m, int32_t user)
 }
 
 typedef struct {
-    float *x0, *xt, *mask, *dout, *scratch;   /* [chunk x I] ..., [2 chunk d] */
+    float *x0, *xt, *mask, *dout, *scratch;   /* [chunk x I] ... (mask only with norm), [2 chunk d] */
     int32_t *t;                               /* [chunk] */
     double *diff, *gc;                        /* [chunk] */
 } chunk_buf;
@@ -111,7 +111,9 @@ static double train_chunk(run *r, denoiser *dz, int mi, const int32_t *users, in
     int64_t I = R->cols;
 #pragma omp parallel for schedule(static)
     for (int64_t k = 0; k < b; k++) {
-        float *x0 = cb->x0 + k * I, *xt = cb->xt + k * I, *mask = cb->mask + k * I;
+        /* without norm the dropout is multiplied into x_t here (the bits
+         * den_forward's copy would hold); with it, after the normalisation */
+        float *x0 = cb->x0 + k * I, *xt = cb->xt + k * I, *mask = cb->mask ? cb->mask + k * I : xt;
         sp_row_dense(R, users[k], x0);
         rng_t g;
         row_rng(&g, r->o->seed, r->epoch, mi, users[k]);
@@ -122,10 +124,14 @@ static double train_chunk(run *r, denoiser *dz, int mi, const int32_t *users, in
         for (int64_t i = 0; i < I; i++) xt[i] = a * x0[i] + sd * xt[i];
         for (int64_t i = 0; i < I; i += 64) {                 /* dropout p = 0.5: keep and scale by 2 */
             uint64_t bits = rng_u64(&g);
-            for (int64_t j = 0; j < 64 && i + j < I; j++) mask[i + j] = (bits >> j) & 1 ? 2.0f : 0.0f;
+            if (cb->mask)
+                for (int64_t j = 0; j < 64 && i + j < I; j++) mask[i + j] = (bits >> j) & 1 ? 2.0f : 0.0f;
+            else
+                for (int64_t j = 0; j < 64 && i + j < I; j++) xt[i + j] *= (bits >> j) & 1 ? 2.0f : 0.0f;
         }
     }
     const float *out = den_forward(&r->dc, &r->l, dz->st.p, r->w, cb->xt, cb->t, b, cb->mask);
+    if (!out) cli_die("out of memory in the denoiser's forward pass");
     double loss = den_loss(s, cb->x0, R, users, cb->t, b, out, r->E, dz->f, r->d, r->o->e_loss, count, cb->dout,
                            cb->diff, cb->gc, cb->scratch);
     for (int64_t k = 0; k < b; k++) { dz->diff += cb->diff[k]; dz->gc += cb->gc[k]; }
@@ -176,12 +182,13 @@ static void setup(ts_bag *bag, const options *o, run *r)
     r->grad = ts_alloc((size_t)r->l.total * 4);
     r->w = den_work_new(&r->dc, &r->l, o->chunk);
     cb->x0 = ts_alloc((size_t)ci * 4); cb->xt = ts_alloc((size_t)ci * 4);
-    cb->mask = ts_alloc((size_t)ci * 4); cb->dout = ts_alloc((size_t)ci * 4);
+    cb->mask = r->dc.norm ? ts_alloc((size_t)ci * 4) : NULL;    /* else folded into xt */
+    cb->dout = ts_alloc((size_t)ci * 4);
     cb->scratch = ts_alloc((size_t)(2 * o->chunk * r->d) * 4);
     cb->t = malloc((size_t)o->chunk * 4);
     cb->diff = malloc((size_t)o->chunk * 8); cb->gc = malloc((size_t)o->chunk * 8);
     r->order = malloc((size_t)r->R->rows * 4);
-    if (!r->grad || !r->w || !cb->x0 || !cb->xt || !cb->mask || !cb->dout || !cb->scratch || !cb->t || !cb->diff ||
+    if (!r->grad || !r->w || !cb->x0 || !cb->xt || (r->dc.norm && !cb->mask) || !cb->dout || !cb->scratch || !cb->t || !cb->diff ||
         !cb->gc || !r->order)
         cli_die("out of memory");
     r->adam = adam_default(o->lr);

@@ -70,7 +70,10 @@ void den_work_weights(den_work *w, uint64_t version);
 
 /* Forward pass of b rows x ([b x I]) at steps t[b]; returns out [b x I]
  * (owned by w).  keep_mask: NULL for no dropout, else [b x I] of 0 or
- * 1/(1-p), multiplied into x (inference: NULL). */
+ * 1/(1-p), multiplied into a copy of x (inference: NULL).  Without norm
+ * that copy is made on first use: NULL when memory for it runs out (a
+ * caller can multiply the mask into x itself and pass NULL: the same bits,
+ * as diffuse does).  x must stay unchanged until den_backward. */
 const float *den_forward(const den_config *c, const den_layout *l, const float *params, den_work *w,
                          const float *x, const int32_t *t, int64_t b, const float *keep_mask);
 /* Backward from dout [b x I] (clobbered): adds the gradient of every
