@@ -77,7 +77,11 @@ static void gemm_round_bf16_chunk(const float *x, float *y, int64_t n)
 #define GEMM_CHUNK 16384
 void gemm_to_bf16(const float *x, uint16_t *y, int64_t n)
 {
-#pragma omp parallel for schedule(static) if (n > 4 * GEMM_CHUNK)
+    if (n <= 4 * GEMM_CHUNK) {                   /* on this thread, without entering OpenMP at all */
+        gemm_to_bf16_chunk(x, y, n);
+        return;
+    }
+#pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i += GEMM_CHUNK) gemm_to_bf16_chunk(x + i, y + i, n - i < GEMM_CHUNK ? n - i : GEMM_CHUNK);
 }
 

@@ -3,7 +3,7 @@
  * prints the flop rates: where the recommender's epoch goes.  rec_cl is
  * timed with its logits in blocks of 1024 (all at once) down to 128 rows,
  * its backward products by gemm_run (DIFFMM_GEMM's engine) and by dn_n64.c.
- * usage: cl-bench [REPS] */
+ * usage: cl-bench [REPS] [f32|bf16] */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -16,8 +16,9 @@
 int main(int argc, char **argv)
 {
     int reps = argc > 1 ? atoi(argv[1]) : 5;
-    if (gemm_setup(NULL, "f32", NULL, 0) < 0) { fprintf(stderr, "DIFFMM_GEMM names no engine\n"); return 2; }
-    printf("products: %s\n", gemm_engine_name(gemm_stats_get().engine));
+    const char *prec = argc > 2 ? argv[2] : "f32";
+    if (gemm_setup(NULL, prec, NULL, 0) < 0) { fprintf(stderr, "DIFFMM_GEMM or the precision names nothing\n"); return 2; }
+    printf("products: %s, %s\n", gemm_engine_name(gemm_stats_get().engine), prec);
     int64_t b = 1024, R = 9308, d = 64;
     float *A = ts_alloc((size_t)(R * d) * 4), *Bm = ts_alloc((size_t)(R * d) * 4);
     float *dA = ts_alloc((size_t)(R * d) * 4), *dB = ts_alloc((size_t)(R * d) * 4);
