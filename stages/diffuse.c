@@ -139,9 +139,20 @@ static double train_chunk(run *r, denoiser *dz, int mi, const int32_t *users, in
     return loss;
 }
 
+/* Free every record of bag but "train" (what the epochs read): the
+ * features and the recommender are in f_m and E by now. */
+static void drop_inputs(ts_bag *bag)
+{
+    for (size_t i = bag->n; i-- > 0;) {
+        if (strcmp(bag->recs[i]->name, "train") == 0) continue;
+        ts_record_free(ts_bag_take(bag, bag->recs[i]->name));
+    }
+}
+
 /* The modalities, the recommender's constants (E and each f_m), the
- * denoisers and the buffers of a chunk. */
-static void setup(ts_bag *bag, const options *o, run *r)
+ * denoisers and the buffers of a chunk.  keep_inputs: hold the bag's other
+ * records too (--pass writes them out). */
+static void setup(ts_bag *bag, const options *o, run *r, int keep_inputs)
 {
     char err[512];
     r->o = o;
@@ -172,6 +183,7 @@ static void setup(ts_bag *bag, const options *o, run *r)
         load_denoiser(bag, &r->l, m, o, dz);
     }
     r->epoch = cli_i64(bag, DEN_EPOCH, 0);
+    if (!keep_inputs) drop_inputs(bag);        /* before the epoch's buffers: a lower peak */
     if (!rng_fits(r->epoch + o->epochs - 1, rc.nmod - 1, r->R->rows - 1))
         cli_die("epoch %lld, %d modalities or %lld users do not fit the random streams' fields (common/kernels/rng.h)",
                 (long long)(r->epoch + o->epochs - 1), rc.nmod, (long long)r->R->rows);
@@ -312,7 +324,7 @@ int main(int argc, char **argv)
     static ts_bag bag;
     cli_read_inputs(&c, &bag);
     cli_need_finite_features(&bag);
-    setup(&bag, &o, &r);
+    setup(&bag, &o, &r, c.pass);
 
     char json[2048];
     for (int e = 0; e < o.epochs; e++) {
