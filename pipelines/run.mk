@@ -72,7 +72,10 @@ OVERRIDDEN := $(foreach v,$(PARAMS),$(if $(filter command line,$(origin $(v))),$
 empty      :=
 space      := $(empty) $(empty)
 slug        = $(shell printf '%s' '$(1)' | tr -c 'A-Za-z0-9.+\n' '-')
-RUN        ?= $(VARIANT)-seed$(SEED)$(subst $(space),,$(foreach v,$(OVERRIDDEN),-$(call slug,$(shell echo $(v) | tr A-Z_ a-z-))$(call slug,$(notdir $($(v))))))
+# (made once: a recursive RUN ran its shells on every use, three times an epoch)
+ifeq ($(origin RUN),undefined)
+RUN        := $(VARIANT)-seed$(SEED)$(subst $(space),,$(foreach v,$(OVERRIDDEN),-$(call slug,$(shell echo $(v) | tr A-Z_ a-z-))$(call slug,$(notdir $($(v))))))
+endif
 RUNS       ?= runs
 R          := $(RUNS)/$(DATASET)/$(RUN)
 LAST       := $(shell expr $(EPOCHS) - 1)
