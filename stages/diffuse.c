@@ -113,7 +113,7 @@ static double train_chunk(run *r, denoiser *dz, int mi, const int32_t *users, in
     for (int64_t k = 0; k < b; k++) {
         /* without norm the dropout is multiplied into x_t here (the bits
          * den_forward's copy would hold); with it, after the normalisation */
-        float *x0 = cb->x0 + k * I, *xt = cb->xt + k * I, *mask = cb->mask ? cb->mask + k * I : xt;
+        float *x0 = cb->x0 + k * I, *xt = cb->xt + k * I, *mask = cb->mask ? cb->mask + k * I : NULL;
         sp_row_dense(R, users[k], x0);
         rng_t g;
         row_rng(&g, r->o->seed, r->epoch, mi, users[k]);
@@ -124,7 +124,7 @@ static double train_chunk(run *r, denoiser *dz, int mi, const int32_t *users, in
         for (int64_t i = 0; i < I; i++) xt[i] = a * x0[i] + sd * xt[i];
         for (int64_t i = 0; i < I; i += 64) {                 /* dropout p = 0.5: keep and scale by 2 */
             uint64_t bits = rng_u64(&g);
-            if (cb->mask)
+            if (mask)
                 for (int64_t j = 0; j < 64 && i + j < I; j++) mask[i + j] = (bits >> j) & 1 ? 2.0f : 0.0f;
             else
                 for (int64_t j = 0; j < 64 && i + j < I; j++) xt[i + j] *= (bits >> j) & 1 ? 2.0f : 0.0f;
@@ -200,8 +200,8 @@ static void setup(ts_bag *bag, const options *o, run *r, int keep_inputs)
     cb->t = malloc((size_t)o->chunk * 4);
     cb->diff = malloc((size_t)o->chunk * 8); cb->gc = malloc((size_t)o->chunk * 8);
     r->order = malloc((size_t)r->R->rows * 4);
-    if (!r->grad || !r->w || !cb->x0 || !cb->xt || (r->dc.norm && !cb->mask) || !cb->dout || !cb->scratch || !cb->t || !cb->diff ||
-        !cb->gc || !r->order)
+    if (!r->grad || !r->w || !cb->x0 || !cb->xt || (r->dc.norm && !cb->mask) || !cb->dout || !cb->scratch ||
+        !cb->t || !cb->diff || !cb->gc || !r->order)
         cli_die("out of memory");
     r->adam = adam_default(o->lr);
 }

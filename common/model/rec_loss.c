@@ -115,12 +115,12 @@ double rec_cl(const float *A, const float *B, int64_t R, int64_t d, const int32_
         gemm_run_v(0, 1, kb, R, d, inv_tau, an, d, 0, w->bn, d, bv, 0, w->s, R);
         /* loss_k = logsumexp(S_k) - S_k,node_k; S becomes dLoss/dS */
         dn_softmax_xent_rows(w->s, kb, R, nodes + k0, scale, w->loss + k0);
-        uint64_t sv = gemm_version_new();        /* dS: read by the next two products */
         /* dan = dS bn / tau: [kb x R] [R x d];  dbn += dS^T an / tau: [R x kb] [kb x d] */
         if (d == 64 && w->unpacked) {
             dn_gemm_n64(kb, R, inv_tau, w->s, R, w->bn, w->dan + k0 * d);
             dn_gemm_t64(R, kb, inv_tau, w->s, R, an, k0 ? 1.0f : 0.0f, w->dbn);
         } else {
+            uint64_t sv = gemm_version_new();    /* dS: read by both products */
             gemm_run_v(0, 0, kb, d, R, inv_tau, w->s, R, sv, w->bn, d, bv, 0, w->dan + k0 * d, d);
             gemm_run_v(1, 0, R, d, kb, inv_tau, w->s, R, sv, an, d, 0, k0 ? 1.0f : 0.0f, w->dbn, d);
         }
