@@ -335,3 +335,9 @@ PYEOF
     train -q "$T/with-text.ts" --latdim 16 -o "$T/model.ts"
     inspect "$T/model.ts" | grep -q "emb/user"
 }
+
+@test "ts_alloc gives zeroed memory, on 2 MiB boundaries (huge pages) from 1 MiB on" {
+    run "$TOOLS/fresh-bench" --check
+    [ "$status" -eq 0 ]
+    [ "$output" = "ok" ]
+}

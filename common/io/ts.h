@@ -115,8 +115,12 @@ char *ts_record_str(const ts_record *r, const char *key);
 /* CRC-32C of a record's payload (dense data, or indptr|indices|values). */
 uint32_t ts_record_crc(const ts_record *r);
 
-void *ts_alloc(size_t nbytes);   /* 64-byte aligned (2 MiB, huge pages, from 2 MiB on), zeroed; NULL on failure */
+void *ts_alloc(size_t nbytes);   /* 64-byte aligned (2 MiB, huge pages, from 1 MiB on), zeroed; NULL on failure */
 void *ts_alloc_uninit(size_t nbytes);   /* the same, not zeroed (for what is overwritten at once) */
+/* zstd's allocator for the streams' (de)compression contexts
+ * (ZSTD_customMem): their windows (MBs) go on huge pages, untouched */
+void *ts_zstd_alloc(void *opaque, size_t nbytes);
+void ts_zstd_free(void *opaque, void *p);
 void ts_csr_free(ts_csr *m);
 
 /* ---- reading ---------------------------------------------------------- */

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#define ZSTD_STATIC_LINKING_ONLY   /* ZSTD_customMem: our allocator for its buffers */
 #include <zstd.h>
 
 #include "io/crc.h"
@@ -84,9 +85,9 @@ ts_reader *ts_reader_fdopen(int fd, const char *label)
 {
     ts_reader *r = calloc(1, sizeof *r);
     if (!r) return NULL;
-    r->in = malloc(IN_CAP);
-    r->out = malloc(OUT_CAP);
-    r->dctx = ZSTD_createDCtx();
+    r->in = ts_alloc_uninit(IN_CAP);
+    r->out = ts_alloc_uninit(OUT_CAP);
+    r->dctx = ZSTD_createDCtx_advanced((ZSTD_customMem){ts_zstd_alloc, ts_zstd_free, NULL});
     if (!r->in || !r->out || !r->dctx) { ts_reader_close(r); return NULL; }
     r->fd = fd;
     snprintf(r->label, sizeof r->label, "%s", label);

@@ -10,14 +10,19 @@
 
 #include "io/crc.h"
 
-/* Arrays of 2 MiB and more are aligned to 2 MiB and offered to the kernel
+/* Arrays of 1 MiB and more are aligned to 2 MiB and offered to the kernel
  * as transparent huge pages (where it has them on request, as Debian's
  * default "madvise" mode does): one page fault per 2 MiB instead of 512,
  * and fewer TLB misses when the matrix products stream the weights.  The
  * huge pages cover the array rounded down to 2 MiB, or up when that adds
  * at most an eighth (TikTok's [N x 64] embeddings, 4.10 MB, take two huge
- * pages and 94 KB more, not one and 2 MB of small pages). */
+ * pages and 94 KB more, not one and 2 MB of small pages); an array of 1 to
+ * 2 MiB takes one whole huge page.  On these virtual machines a 4 KiB
+ * page fault costs about 10 us even on memory the host still backs
+ * (tests/tools/fresh-bench.c), so 256 of them cost more than one huge
+ * page of 2 MiB: that sets the 1 MiB threshold. */
 #define TS_HUGE (2u << 20)
+#define TS_HUGE_MIN (1u << 20)
 #define TS_HUGE_ROUND(n) (((n) + TS_HUGE - 1) & ~(size_t)(TS_HUGE - 1))
 
 /* Touch every page of a fresh array [nbytes] from all threads.  On these
@@ -37,17 +42,36 @@ static void ts_prefault(char *p, size_t nbytes)
     for (int64_t i = 0; i < pages; i++) ((volatile char *)p)[i * 4096] = 0;
 }
 
-void *ts_alloc_uninit(size_t nbytes)
+/* nbytes of 64-byte aligned memory; from TS_HUGE_MIN on 2 MiB aligned on
+ * huge pages, touched from every thread when prefault is set. */
+static void *ts_alloc_pages(size_t nbytes, int prefault)
 {
     void *p = NULL;
-    if (nbytes < TS_HUGE) return posix_memalign(&p, 64, nbytes ? nbytes : 1) == 0 ? p : NULL;
-    size_t up = TS_HUGE_ROUND(nbytes), span = up - nbytes <= nbytes / 8 ? up : nbytes & ~(size_t)(TS_HUGE - 1);
+    if (nbytes < TS_HUGE_MIN) return posix_memalign(&p, 64, nbytes ? nbytes : 1) == 0 ? p : NULL;
+    size_t up = TS_HUGE_ROUND(nbytes);
+    size_t span = up - nbytes <= nbytes / 8 || nbytes < TS_HUGE ? up : nbytes & ~(size_t)(TS_HUGE - 1);
     if (posix_memalign(&p, TS_HUGE, span > nbytes ? span : nbytes) != 0) return NULL;
 #ifdef MADV_HUGEPAGE
     madvise(p, span, MADV_HUGEPAGE);             /* a hint: may fail */
 #endif
-    ts_prefault(p, nbytes);
+    if (prefault) ts_prefault(p, nbytes);
     return p;
+}
+
+void *ts_alloc_uninit(size_t nbytes) { return ts_alloc_pages(nbytes, 1); }
+
+/* Not touched here: zstd sizes its window by what the frame header
+ * declares (up to 128 MiB for a hostile one) and may use little of it. */
+void *ts_zstd_alloc(void *opaque, size_t nbytes)
+{
+    (void)opaque;
+    return ts_alloc_pages(nbytes, 0);
+}
+
+void ts_zstd_free(void *opaque, void *p)
+{
+    (void)opaque;
+    free(p);
 }
 
 void *ts_alloc(size_t nbytes)

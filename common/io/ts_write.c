@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#define ZSTD_STATIC_LINKING_ONLY   /* ZSTD_customMem: our allocator for its buffers */
 #include <zstd.h>
 
 #include "io/crc.h"
@@ -149,7 +150,7 @@ static void wr_shape(ts_writer *w, int ndim, const int64_t *shape)
 static ts_writer *wr_new(void)
 {
     ts_writer *w = calloc(1, sizeof *w);
-    if (!w || !(w->buf = malloc(BUF_CAP))) { free(w); return NULL; }
+    if (!w || !(w->buf = ts_alloc_uninit(BUF_CAP))) { free(w); return NULL; }
     w->fd = -1;
     msgpack_packer_init(&w->pk, w, wr_sink);
     return w;
@@ -189,7 +190,7 @@ ts_writer *ts_writer_open(const char *path, int zlevel, const char *writer)
         }
     }
     if (zlevel > 0) {
-        w->cctx = ZSTD_createCCtx();
+        w->cctx = ZSTD_createCCtx_advanced((ZSTD_customMem){ts_zstd_alloc, ts_zstd_free, NULL});
         if (!w->cctx) { wr_fail(w, "out of memory"); return w; }
         ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, zlevel);
         ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);

@@ -7,7 +7,10 @@
  * and then the same memory a second time (the rate of memory already
  * there).  On the project's VMs the first touch is the slow part: the host
  * backs each page then (docs/NOTES.md).
- * usage: fresh-bench MB [PAUSE_SECONDS] */
+ * `fresh-bench --check` tests ts_alloc's placement instead: zeroed, 64-byte
+ * aligned, and 2 MiB aligned (huge pages) from 1 MiB on; prints "ok".
+ * usage: fresh-bench MB [PAUSE_SECONDS] | fresh-bench --check */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,8 +51,35 @@ static void run_one(const char *way, size_t mb)
     free(p);
 }
 
+/* ts_alloc's placement rule, on sizes either side of its thresholds. */
+static int check(void)
+{
+    static const size_t sizes[] = {100, (1u << 20) - 64, 1u << 20, 1536u << 10, (2u << 20) + 4096, 4100000,
+                                   (64u << 20) + 100};
+    int bad = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        size_t n = sizes[i];
+        unsigned char *p = ts_alloc(n);
+        if (!p) { fprintf(stderr, "fresh-bench: out of memory\n"); return 1; }
+        size_t align = n >= (1u << 20) ? 2u << 20 : 64;
+        int zero = 1;
+        for (size_t k = 0; k < n; k += 997) zero &= p[k] == 0;
+        zero &= p[n - 1] == 0;
+        if ((uintptr_t)p % align != 0 || !zero) {
+            printf("ts_alloc(%zu): at %p, %s (wanted %zu-byte alignment, zeroed)\n", n, (void *)p,
+                   zero ? "zeroed" : "not zeroed", align);
+            bad = 1;
+        }
+        memset(p, 0xab, n);                      /* all of it is ours */
+        free(p);
+    }
+    if (!bad) printf("ok\n");
+    return bad;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--check") == 0) return check();
     if (argc < 2) { fprintf(stderr, "usage: fresh-bench MB [PAUSE_SECONDS]\n"); return 2; }
     size_t mb = (size_t)atol(argv[1]);
     int pause = argc > 2 ? atoi(argv[2]) : 3;
