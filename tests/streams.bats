@@ -341,3 +341,40 @@ PYEOF
     [ "$status" -eq 0 ]
     [ "$output" = "ok" ]
 }
+
+@test "--reuse writes the same bytes over an older, longer file, which is gone after" {
+    streams write "$T/py.ts"
+    pick --zstd 0 "$T/py.ts" -o "$T/new.ts"
+    head -c 3000000 /dev/urandom > "$T/old.bin"           # longer than the stream
+    run pick --zstd 0 "$T/py.ts" --reuse "$T/old.bin" -o "$T/over.ts"
+    [ "$status" -eq 0 ]
+    cmp "$T/new.ts" "$T/over.ts"
+    [ ! -e "$T/old.bin" ]
+    # shorter than the stream, and zstd: grows to length
+    head -c 100 /dev/urandom > "$T/short.bin"
+    pick --zstd 3 "$T/py.ts" -o "$T/z.ts"
+    pick --zstd 3 "$T/py.ts" --reuse "$T/short.bin" -o "$T/z2.ts"
+    cmp "$T/z.ts" "$T/z2.ts"
+    # nothing there to reuse: made new
+    run pick --zstd 0 "$T/py.ts" --reuse "$T/missing" -o "$T/made.ts"
+    [ "$status" -eq 0 ]
+    cmp "$T/new.ts" "$T/made.ts"
+}
+
+@test "--reuse refuses an input and stdout, and leaves a file with another hard link alone" {
+    streams write "$T/py.ts"
+    run pick "$T/py.ts" --reuse "$T/py.ts" -o "$T/x.ts"
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"--reuse $T/py.ts is an input"* ]]
+    [ -s "$T/py.ts" ] && [ ! -e "$T/x.ts" ]
+    run pick "$T/py.ts" --reuse "$T/other"
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"--reuse needs -o FILE"* ]]
+    printf 'keep me' > "$T/linked"
+    ln "$T/linked" "$T/link2"
+    run pick --zstd 0 "$T/py.ts" --reuse "$T/linked" -o "$T/y.ts"
+    [ "$status" -eq 0 ]
+    [ "$(cat "$T/linked")" = "keep me" ] && [ "$(cat "$T/link2")" = "keep me" ]
+    pick --zstd 0 "$T/py.ts" -o "$T/new.ts"
+    cmp "$T/new.ts" "$T/y.ts"
+}

@@ -148,6 +148,15 @@ typedef struct ts_writer ts_writer;
  * temporary name and renamed by ts_writer_close.  zlevel 0 is raw msgpack,
  * 1..22 zstd at that level (with checksum).  writer names the program. */
 ts_writer *ts_writer_open(const char *path, int zlevel, const char *writer);
+/* The same, writing a file over the pages of reuse: a regular file the
+ * caller no longer needs (an older epoch's state), renamed to the
+ * temporary name, overwritten in place and cut to length at close.  Pages
+ * the page cache still holds are rewritten at memory speed; new ones cost
+ * a first touch (0.3-0.6 s for 322 MB on these VMs, docs/NOTES.md).
+ * reuse is gone afterwards, whether the write succeeds or not.  When it is
+ * missing, not a regular file, has other hard links or cannot be renamed
+ * (another file system), the file is made new as by ts_writer_open. */
+ts_writer *ts_writer_open_reusing(const char *path, int zlevel, const char *writer, const char *reuse);
 int ts_write(ts_writer *w, const ts_record *r);
 int ts_write_dense(ts_writer *w, const char *name, dt_type dtype, int ndim,
                    const int64_t *shape, const void *data);

@@ -39,6 +39,8 @@ struct ts_writer {
     ZSTD_CCtx *cctx;           /* NULL for raw output */
     uint8_t *buf;              /* [BUF_CAP] raw staging or zstd output */
     size_t len;
+    uint64_t written;          /* bytes written to fd */
+    int reused;                /* fd is an older file's: cut to written at close */
     uint32_t crc;              /* over every msgpack byte since the header */
     uint64_t nrec;
     int failed;
@@ -80,6 +82,7 @@ static int wr_all(ts_writer *w, const uint8_t *p, size_t n)
         }
         p += k;
         n -= (size_t)k;
+        w->written += (uint64_t)k;
     }
     return 0;
 }
@@ -156,7 +159,24 @@ static ts_writer *wr_new(void)
     return w;
 }
 
+/* Rename reuse to tmp and open it for overwriting: the descriptor, or -1
+ * when reuse is not a regular file of one link that can be renamed. */
+static int wr_take_over(const char *reuse, const char *tmp)
+{
+    struct stat st;
+    if (!reuse || lstat(reuse, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) return -1;
+    if (rename(reuse, tmp) != 0) return -1;
+    int fd = open(tmp, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) unlink(tmp);
+    return fd;
+}
+
 ts_writer *ts_writer_open(const char *path, int zlevel, const char *writer)
+{
+    return ts_writer_open_reusing(path, zlevel, writer, NULL);
+}
+
+ts_writer *ts_writer_open_reusing(const char *path, int zlevel, const char *writer, const char *reuse)
 {
     ts_writer *w = wr_new();
     if (!w) return NULL;
@@ -180,7 +200,9 @@ ts_writer *ts_writer_open(const char *path, int zlevel, const char *writer)
         w->tmp = malloc(n);
         if (!w->path || !w->tmp) { ts_writer_abort(w); return NULL; }
         snprintf(w->tmp, n, "%s.tmp.%s.%ld", path, host, (long)getpid());
-        w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+        w->fd = wr_take_over(reuse, w->tmp);
+        w->reused = w->fd >= 0;
+        if (w->fd < 0) w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
         w->own_fd = 1;
         if (w->fd < 0) {
             free(w->tmp);
@@ -309,6 +331,8 @@ int ts_writer_close(ts_writer *w, char *err, size_t errlen)
             else wr_flush(w);
         }
     }
+    if (!w->failed && w->reused && ftruncate(w->fd, (off_t)w->written) < 0)
+        wr_fail(w, "cannot cut the reused file to length: %s", strerror(errno));
     if (!w->failed && w->own_fd) {
         if (close(w->fd) < 0) wr_fail(w, "close failed: %s", strerror(errno));
         w->fd = -1;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -130,6 +131,8 @@ static const cli_opt cli_common_stream[] = {
     {"output", 'o', CLI_STR, NULL, "FILE", "write to FILE (complete or not at all) instead of stdout"},
     {"pass", 0, CLI_FLAG, NULL, NULL, "also write every input record that is not replaced"},
     {"zstd", 0, CLI_INT, NULL, "LEVEL", "zstd level, 0 = raw msgpack (default: 1 for files, 0 for stdout)"},
+    {"reuse", 0, CLI_STR, NULL, "FILE", "a file no longer needed (an older epoch's state, not an input): its pages\n"
+                                        "                           are overwritten as the output's, faster than new ones; FILE is gone after"},
     {0},
 };
 
@@ -195,15 +198,30 @@ static const cli_opt *cli_find(const cli_opt *opts, const char *name, size_t len
     return NULL;
 }
 
+/* --reuse: only with -o FILE, and never one of the inputs (read after the
+ * output is opened by none of the stages today, but a stage that streamed
+ * its input would read its own output). */
+static void cli_check_reuse(const cli_stage *c)
+{
+    if (!c->out || strcmp(c->out, "-") == 0) cli_usage_error("--reuse needs -o FILE (a file to write over)");
+    struct stat r, in;
+    if (stat(c->reuse, &r) != 0) return;       /* nothing to reuse: the output is made new */
+    for (int i = 0; i < c->args_n; i++)
+        if (strcmp(c->args_v[i], "-") != 0 && stat(c->args_v[i], &in) == 0 && in.st_dev == r.st_dev &&
+            in.st_ino == r.st_ino)
+            cli_usage_error("--reuse %s is an input: it would be overwritten", c->reuse);
+}
+
 void cli_parse(cli_stage *c, int argc, char **argv)
 {
     cli_name = c->stage;
     c->zlevel = -1;
-    cli_opt common[4];
+    cli_opt common[5];
     memcpy(common, cli_common_stream, sizeof common);
     common[0].dst = &c->out;
     common[1].dst = &c->pass;
     common[2].dst = &c->zlevel;
+    common[3].dst = &c->reuse;
     c->args_v = cli_args = calloc((size_t)argc + 1, sizeof *c->args_v);
     if (!c->args_v) cli_die("out of memory");
     atexit(cli_free_args);                /* freed at exit: LeakSanitizer finds nothing */
@@ -246,6 +264,7 @@ void cli_parse(cli_stage *c, int argc, char **argv)
     }
     if (c->zlevel > 22) cli_usage_error("--zstd takes a level from 0 to 22, not %d", c->zlevel);
     if (c->zlevel < 0) c->zlevel = c->out && strcmp(c->out, "-") != 0 ? 1 : 0;
+    if (c->reuse) cli_check_reuse(c);
     signal(SIGPIPE, SIG_IGN); /* a closed pipe becomes a write error we report */
 }
 
@@ -394,7 +413,7 @@ ts_writer *cli_open(cli_stage *c)
     signal(SIGINT, cli_on_signal);
     signal(SIGTERM, cli_on_signal);
     signal(SIGHUP, cli_on_signal);
-    ts_writer *w = ts_writer_open(to_stdout ? NULL : c->out, c->zlevel, c->stage);
+    ts_writer *w = ts_writer_open_reusing(to_stdout ? NULL : c->out, c->zlevel, c->stage, c->reuse);
     if (!w) cli_die("out of memory");
     cli_out = w;
     const char *tmp = ts_writer_tmppath(w);

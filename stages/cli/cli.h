@@ -39,6 +39,7 @@ typedef struct {
     const char *out;      /* -o FILE, or NULL for stdout */
     int pass;             /* --pass */
     int zlevel;           /* --zstd level (0 raw) */
+    const char *reuse;    /* --reuse FILE: overwritten in place as the output, or NULL */
     int quiet;            /* -q */
     char **args_v;        /* positional arguments */
     int args_n;
