@@ -198,9 +198,9 @@ static const cli_opt *cli_find(const cli_opt *opts, const char *name, size_t len
     return NULL;
 }
 
-/* --reuse: only with -o FILE, and never one of the inputs (read after the
- * output is opened by none of the stages today, but a stage that streamed
- * its input would read its own output). */
+/* --reuse: only with -o FILE, and never one of the inputs (a symbolic link
+ * to one included): writing over it would destroy data the user still has
+ * no other copy of, and a stage reading lazily would read its own output. */
 static void cli_check_reuse(const cli_stage *c)
 {
     if (!c->out || strcmp(c->out, "-") == 0) cli_usage_error("--reuse needs -o FILE (a file to write over)");
