@@ -39,8 +39,7 @@ struct ts_writer {
     ZSTD_CCtx *cctx;           /* NULL for raw output */
     uint8_t *buf;              /* [BUF_CAP] raw staging or zstd output */
     size_t len;
-    uint64_t written;          /* bytes written to fd */
-    int reused;                /* fd is an older file's: cut to written at close */
+    int reused;                /* fd is an older file's: cut at its offset at close */
     uint32_t crc;              /* over every msgpack byte since the header */
     uint64_t nrec;
     int failed;
@@ -82,7 +81,6 @@ static int wr_all(ts_writer *w, const uint8_t *p, size_t n)
         }
         p += k;
         n -= (size_t)k;
-        w->written += (uint64_t)k;
     }
     return 0;
 }
@@ -331,8 +329,11 @@ int ts_writer_close(ts_writer *w, char *err, size_t errlen)
             else wr_flush(w);
         }
     }
-    if (!w->failed && w->reused && ftruncate(w->fd, (off_t)w->written) < 0)
-        wr_fail(w, "cannot cut the reused file to length: %s", strerror(errno));
+    if (!w->failed && w->reused) {               /* the offset is the length written */
+        off_t end = lseek(w->fd, 0, SEEK_CUR);
+        if (end < 0 || ftruncate(w->fd, end) < 0)
+            wr_fail(w, "cannot cut the reused file to length: %s", strerror(errno));
+    }
     if (!w->failed && w->own_fd) {
         if (close(w->fd) < 0) wr_fail(w, "close failed: %s", strerror(errno));
         w->fd = -1;

@@ -131,8 +131,7 @@ static const cli_opt cli_common_stream[] = {
     {"output", 'o', CLI_STR, NULL, "FILE", "write to FILE (complete or not at all) instead of stdout"},
     {"pass", 0, CLI_FLAG, NULL, NULL, "also write every input record that is not replaced"},
     {"zstd", 0, CLI_INT, NULL, "LEVEL", "zstd level, 0 = raw msgpack (default: 1 for files, 0 for stdout)"},
-    {"reuse", 0, CLI_STR, NULL, "FILE", "a file no longer needed (an older epoch's state, not an input): its pages\n"
-                                        "                           are overwritten as the output's, faster than new ones; FILE is gone after"},
+    {"reuse", 0, CLI_STR, NULL, "FILE", "write over FILE, no longer needed and not an input (faster than new pages); gone after"},
     {0},
 };
 
